@@ -1,0 +1,57 @@
+"""Where punie keeps its cache, registry and converted models (``PUNIE_HOME``, default ~/.cache/punie)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def punie_home() -> Path:
+    home = os.environ.get("PUNIE_HOME")
+    path = Path(home).expanduser() if home else Path.home() / ".cache" / "punie"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextmanager
+def atomic_dir(target: Path, *, overwrite: bool = True) -> Iterator[Path]:
+    """Yield a temp folder beside ``target``; rename it into place only if the block succeeds.
+
+    A failed or killed command therefore never leaves a half-written output folder behind.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if target.exists():
+        if not overwrite:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise FileExistsError(str(target))
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, target)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a file via temp + rename so readers never see a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,37 @@
+"""The value every parser returns. A parse failure is data (``errors``), never an exception."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# The format punie trains on; a reply in any other format counts as lenient-only in eval.
+CANONICAL_FORMAT = "hermes"
+NO_CALL_FORMAT = "none"
+
+
+@dataclass
+class ParseResult:
+    calls: list[dict[str, Any]] = field(default_factory=list)  # [{"name": str, "arguments": dict}]
+    content: str = ""  # the text with call markup removed
+    format: str = NO_CALL_FORMAT  # registry name of the format that matched, "none" when no call
+    errors: list[str] = field(default_factory=list)
+    repaired: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def strict(self) -> bool:
+        """True when calls were written in the trained (canonical) format, or no markup at all."""
+        return self.format in (CANONICAL_FORMAT, NO_CALL_FORMAT) and not self.repaired
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "calls": self.calls,
+            "content": self.content,
+            "format": self.format,
+            "errors": self.errors,
+            "repaired": self.repaired,
+        }
