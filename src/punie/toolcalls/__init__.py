@@ -4,10 +4,10 @@ Public API (stable): ``parse``, ``ParseResult``, ``render_calls``, ``render_assi
 ``default_tools``, ``TOOL_NAMES``, ``FORMATS``.
 """
 
+from punie.toolcalls.registry import FORMATS, parse
 from punie.toolcalls.render import TOOL_CALL_END, TOOL_CALL_START, render_assistant, render_calls
 from punie.toolcalls.result import CANONICAL_FORMAT, NO_CALL_FORMAT, ParseResult
 from punie.toolcalls.specs import TOOL_NAMES, default_tools, normalize_tools, tool_name, tool_parameters
-from punie.toolcalls.registry import FORMATS, parse
 
 __all__ = [
     "CANONICAL_FORMAT",

@@ -1,0 +1,314 @@
+"""Helpers shared by the format modules: JSON scanning, the two repairs, call normalisation, coercion.
+
+Nothing here raises on model output; problems come back as error strings.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from punie.toolcalls.result import ParseResult
+
+# strict=False accepts raw newlines/tabs inside strings: models write multi-line file contents that way.
+_DECODER = json.JSONDecoder(strict=False)
+_WS = " \t\r\n"
+
+
+class NotACall:
+    """Marker: a JSON value that is fine but is not a tool call (e.g. a package.json)."""
+
+
+NOT_A_CALL = NotACall()
+
+
+def skip_ws(text: str, pos: int) -> int:
+    n = len(text)
+    while pos < n and text[pos] in _WS:
+        pos += 1
+    return pos
+
+
+# --- bracket matching (quote-aware, for both quote styles, so it also works on repairable JSON) ---
+
+_SPECIAL = re.compile(r"[\"'\\{}\[\]()]")
+
+
+def balanced_end(text: str, pos: int, end: int | None = None) -> int | None:
+    """Index just past the bracket group opened at ``text[pos]``; None if it never closes (truncated)."""
+    end = len(text) if end is None else end
+    depth = 0
+    quote = ""
+    skip = -1  # index of a character escaped by a backslash inside a string
+    for m in _SPECIAL.finditer(text, pos, end):
+        i = m.start()
+        if i == skip:
+            continue
+        ch = m.group()
+        if quote:
+            if ch == "\\":
+                skip = i + 1
+            elif ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "{[(":
+            depth += 1
+        elif ch in "}])":
+            depth -= 1
+            if depth <= 0:
+                return m.end()
+    return None
+
+
+# --- repair of the two common, unambiguous mistakes: single quotes and trailing commas ---
+# Hand-written on purpose: json-repair libraries also *complete* truncated JSON, and a truncated
+# call must never become a call.
+
+_REPAIR_TOKEN = re.compile(
+    r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|,(?=\s*[}\]])|\b(?:True|False|None)\b", re.S
+)
+_PY_LITERALS = {"True": "true", "False": "false", "None": "null"}
+_SQ_INNER = re.compile(r"\\(.)|\"", re.S)
+
+
+def _sq_inner(m: re.Match[str]) -> str:
+    if m.group(1) is None:
+        return '\\"'
+    return "'" if m.group(1) == "'" else m.group()
+
+
+def _repair_token(m: re.Match[str]) -> str:
+    tok = m.group()
+    c = tok[0]
+    if c == '"':
+        return tok
+    if c == "'":
+        return '"' + _SQ_INNER.sub(_sq_inner, tok[1:-1]) + '"'
+    if c == ",":
+        return ""
+    return _PY_LITERALS[tok]
+
+
+def repair_json(fragment: str) -> Any | None:
+    """The value of ``fragment`` after fixing single quotes, trailing commas and Python literals."""
+    fixed = _REPAIR_TOKEN.sub(_repair_token, fragment)
+    if fixed == fragment:
+        return None
+    try:
+        return _DECODER.decode(fixed)
+    except ValueError:
+        return None
+
+
+def loads(fragment: str) -> tuple[Any, bool] | None:
+    """(value, repaired) for a complete JSON fragment, or None."""
+    try:
+        return _DECODER.decode(fragment), False
+    except ValueError:
+        pass
+    value = repair_json(fragment)
+    return None if value is None else (value, True)
+
+
+def read_json_values(
+    text: str, pos: int, seps: str = ",;", end: int | None = None
+) -> tuple[list[Any], int, list[str], bool]:
+    """Read consecutive JSON objects/arrays starting at ``pos`` (separated by whitespace or ``seps``).
+
+    Returns (values, position after the last one, errors, repaired). Truncated JSON is an error, never
+    a value; a balanced but invalid fragment is repaired if possible.
+    """
+    values: list[Any] = []
+    errors: list[str] = []
+    repaired = False
+    limit = len(text) if end is None else end
+    while True:
+        nxt = skip_ws(text, pos)
+        if values:
+            while nxt < limit and text[nxt] in seps:
+                nxt = skip_ws(text, nxt + 1)
+        if nxt >= limit or text[nxt] not in "{[":
+            return values, pos, errors, repaired
+        try:
+            value, stop = _DECODER.raw_decode(text, nxt)
+        except ValueError as exc:
+            stop_or_none = balanced_end(text, nxt, limit)
+            if stop_or_none is None:
+                errors.append(f"truncated JSON at offset {nxt}: {exc.msg}")
+                return values, limit, errors, repaired
+            value = repair_json(text[nxt:stop_or_none])
+            if value is None:
+                errors.append(f"invalid JSON at offset {nxt}: {exc.msg}")
+                return values, stop_or_none, errors, repaired
+            stop = stop_or_none
+            repaired = True
+        if stop > limit:  # the value ran past the region we were told to read
+            errors.append(f"JSON at offset {nxt} runs past its closing marker")
+            return values, limit, errors, repaired
+        values.append(value)
+        pos = stop
+
+
+# --- calls ---
+
+
+def tool_names(tools: list[Any] | None) -> set[str]:
+    if tools is None:
+        from punie.toolcalls.specs import TOOL_NAMES
+
+        return set(TOOL_NAMES)
+    names = set()
+    for spec in tools:
+        if isinstance(spec, dict):
+            fn = spec.get("function", spec)
+            if isinstance(fn, dict) and isinstance(fn.get("name"), str):
+                names.add(fn["name"])
+    return names
+
+
+def param_schemas(tools: list[Any] | None, name: str) -> dict[str, Any]:
+    """The ``properties`` of tool ``name`` (empty when unknown)."""
+    if tools is None:
+        from punie.toolcalls.specs import default_tools
+
+        tools = default_tools()
+    for spec in tools:
+        if not isinstance(spec, dict):
+            continue
+        fn = spec.get("function", spec)
+        if isinstance(fn, dict) and fn.get("name") == name:
+            params = fn.get("parameters")
+            props = params.get("properties") if isinstance(params, dict) else None
+            return props if isinstance(props, dict) else {}
+    return {}
+
+
+def normalize_call(obj: Any, tools: list[Any] | None, *, tagged: bool) -> dict[str, Any] | NotACall | str:
+    """A call dict, NOT_A_CALL, or an error string.
+
+    ``tagged``: the object sits inside call markup, so it is meant as a call. Untagged objects with a
+    ``name`` but no ``arguments``/``parameters`` (a package.json) only count when ``name`` is a tool.
+    """
+    if not isinstance(obj, dict):
+        return "tool call is not a JSON object" if tagged else NOT_A_CALL
+    fn = obj.get("function")
+    if isinstance(fn, dict) and ("name" not in obj or obj.get("type") == "function"):
+        obj = fn
+    name = obj.get("name")
+    if not isinstance(name, str) or not name:
+        return "tool call has no name" if tagged else NOT_A_CALL
+    if "arguments" in obj:
+        args = obj["arguments"]
+    elif "parameters" in obj:
+        args = obj["parameters"]
+    else:
+        if not tagged and name not in tool_names(tools):
+            return NOT_A_CALL
+        args = {}
+    if args is None:
+        args = {}
+    if isinstance(args, str):
+        stripped = args.strip()
+        if not stripped:
+            args = {}
+        else:
+            loaded = loads(stripped)
+            if loaded is None:
+                return f"arguments of {name!r} is a string that is not valid JSON"
+            args = loaded[0]
+    if not isinstance(args, dict):
+        return f"arguments of {name!r} is not a JSON object"
+    return {"name": name, "arguments": args}
+
+
+def calls_from_values(
+    values: list[Any], tools: list[Any] | None, *, tagged: bool
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Calls from decoded values (objects, or arrays of objects)."""
+    calls: list[dict[str, Any]] = []
+    errors: list[str] = []
+    for value in values:
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            got = normalize_call(item, tools, tagged=tagged)
+            if isinstance(got, dict):
+                calls.append(got)
+            elif isinstance(got, str):
+                errors.append(got)
+    return calls, errors
+
+
+_CALLISH = re.compile(r"[\"'](?:arguments|parameters)[\"']\s*:|[\"']type[\"']\s*:\s*[\"']function")
+_NAME_VALUE = re.compile(r"[\"']name[\"']\s*:\s*[\"']([^\"']*)")
+
+
+def looks_like_call(fragment: str, tools: list[Any] | None) -> bool:
+    """Whether an unparseable JSON fragment was meant as a call (decides if it is reported as an error)."""
+    if _CALLISH.search(fragment):
+        return True
+    m = _NAME_VALUE.search(fragment)
+    return bool(m) and any(n.startswith(m.group(1)) for n in tool_names(tools)) if m else False
+
+
+# --- coercion of string values (XML-style formats) to the schema's types ---
+
+_INT = re.compile(r"[+-]?\d+")
+
+
+def coerce(value: str, schema: Any) -> Any:
+    """``value`` converted to the JSON type the parameter schema asks for; unchanged if it doesn't fit."""
+    types = schema.get("type") if isinstance(schema, dict) else None
+    if isinstance(types, str):
+        types = [types]
+    if not isinstance(types, list) or not types or "string" in types:
+        if isinstance(types, list) and "null" in types and value.strip() in ("null", "None"):
+            return None
+        return value
+    s = value.strip()
+    for t in types:
+        if t == "integer" and _INT.fullmatch(s):
+            return int(s)
+        if t == "number":
+            if _INT.fullmatch(s):
+                return int(s)
+            try:
+                f = float(s)
+            except ValueError:
+                continue
+            if f == f and f not in (float("inf"), float("-inf")):
+                return f
+        if t == "boolean" and s.lower() in ("true", "false"):
+            return s.lower() == "true"
+        if t == "null" and s in ("null", "None", ""):
+            return None
+        if t in ("object", "array"):
+            loaded = loads(s)
+            if loaded is not None and isinstance(loaded[0], dict if t == "object" else list):
+                return loaded[0]
+    return value
+
+
+def result(
+    name: str,
+    calls: list[dict[str, Any]],
+    content: str,
+    errors: list[str],
+    repaired: bool = False,
+) -> ParseResult:
+    return ParseResult(calls=calls, content=content.strip(), format=name, errors=errors, repaired=repaired)
+
+
+def cut(text: str, spans: list[tuple[int, int]]) -> str:
+    """``text`` without the given (start, end) spans, joined so paragraphs stay apart."""
+    if not spans:
+        return text
+    parts = []
+    pos = 0
+    for a, b in sorted(spans):
+        if a > pos:
+            parts.append(text[pos:a].strip())
+        pos = max(pos, b)
+    parts.append(text[pos:].strip())
+    return "\n".join(p for p in parts if p)
