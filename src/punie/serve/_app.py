@@ -1,0 +1,271 @@
+"""The FastAPI app factory and its plain handler functions (OpenAI-compatible chat completions)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from punie.backends.base import Backend
+from punie.errors import ServeError
+from punie.serve._engine import Engine, Overloaded, StreamEnd
+from punie.serve._stream import StreamSplitter
+from punie.serve._wire import (
+    APIError,
+    Plan,
+    chunk_body,
+    completion_body,
+    new_id,
+    parse_chat_request,
+    plan_request,
+    read_reply,
+    sse,
+)
+
+log = logging.getLogger("punie.serve")
+
+
+@dataclass
+class ServeLimits:
+    """Request limits; a request over one gets a 4xx error, never a silently shortened answer."""
+
+    max_body_bytes: int = 1_000_000
+    max_tokens_limit: int = 2048
+    default_max_tokens: int = 512
+    max_queue: int = 1024  # waiting requests before 503
+    max_batch: int = 16  # requests per backend.generate call
+
+
+@dataclass
+class ServeState:
+    engine: Engine | None
+    model_name: str
+    adapters: dict[str, str]
+    limits: ServeLimits
+    created: int
+
+    def resolve(self, model: str) -> str | None:
+        """The request's ``model`` → None (base) or a configured adapter name; else 404."""
+        if model == self.model_name:
+            return None
+        if model in self.adapters:
+            return model
+        raise APIError(
+            404,
+            f"The model `{model}` does not exist. Available: {', '.join(self.model_ids())}",
+            param="model",
+            code="model_not_found",
+        )
+
+    def model_ids(self) -> list[str]:
+        return [self.model_name, *self.adapters]
+
+    @property
+    def ready_engine(self) -> Engine:
+        if self.engine is None:
+            raise APIError(503, "the model is still loading", type="server_error", code="loading")
+        return self.engine
+
+
+BackendSource = Engine | Backend | Callable[[], Backend]
+
+
+def _to_engine(source: BackendSource, limits: ServeLimits) -> Engine:
+    if isinstance(source, Engine):
+        return source
+    if hasattr(source, "generate") and hasattr(source, "stream"):
+        return Engine(source, max_batch=limits.max_batch, max_queue=limits.max_queue)  # type: ignore[arg-type]
+    backend = source()  # type: ignore[operator]
+    return Engine(backend, max_batch=limits.max_batch, max_queue=limits.max_queue)
+
+
+def create_app(
+    backend: BackendSource,
+    *,
+    model_name: str,
+    adapters: dict[str, str] | None = None,
+    limits: ServeLimits | None = None,
+) -> FastAPI:
+    """An OpenAI-compatible app over a Backend (or an Engine, or a zero-argument Backend factory).
+
+    ``adapters`` maps the public adapter names (what clients put in ``model``) to their folders; the
+    backend must already have them loaded and offer ``use_adapter(name | None)``.
+    """
+    limits = limits or ServeLimits()
+    adapters = dict(adapters or {})
+    if model_name in adapters:
+        raise ServeError(f"adapter name {model_name!r} is the base model's name", location="--adapter")
+    state = ServeState(None, model_name, adapters, limits, int(time.time()))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = state.engine or await asyncio.to_thread(_to_engine, backend, limits)  # a factory may load
+        if adapters and not hasattr(engine.backend, "use_adapter"):
+            raise ServeError("this backend can't switch adapters (no use_adapter)", location="--adapter")
+        state.engine = engine
+        engine.start()
+        try:
+            yield
+        finally:
+            engine.stop()
+
+    app = FastAPI(title="punie serve", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.punie = state
+    if isinstance(backend, Engine) or hasattr(backend, "generate"):
+        # ready without the lifespan too (e.g. ASGI transports in tests that skip it)
+        state.engine = _to_engine(backend, limits)
+    app.add_api_route("/health", health, methods=["GET"])
+    app.add_api_route("/v1/models", list_models, methods=["GET"])
+    app.add_api_route("/v1/models/{model_id:path}", get_model, methods=["GET"])
+    app.add_api_route("/v1/chat/completions", chat_completions, methods=["POST"])
+    app.add_exception_handler(APIError, api_error_response)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, http_error_response)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, server_error_response)
+    return app
+
+
+# ---- handlers ---------------------------------------------------------------------------------------
+def _state(request: Request) -> ServeState:
+    return request.app.state.punie  # type: ignore[no-any-return]
+
+
+async def health(request: Request) -> dict[str, Any]:
+    st = _state(request)
+    return {"status": "ok" if st.engine is not None else "loading", "models": st.model_ids()}
+
+
+def _model_card(st: ServeState, model_id: str) -> dict[str, Any]:
+    card: dict[str, Any] = {"id": model_id, "object": "model", "created": st.created, "owned_by": "punie"}
+    if model_id != st.model_name:
+        card["parent"] = st.model_name
+        card["root"] = st.model_name
+    return card
+
+
+async def list_models(request: Request) -> dict[str, Any]:
+    st = _state(request)
+    return {"object": "list", "data": [_model_card(st, m) for m in st.model_ids()]}
+
+
+async def get_model(request: Request, model_id: str) -> dict[str, Any]:
+    st = _state(request)
+    st.resolve(model_id)
+    return _model_card(st, model_id)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, or 413 when it is over ``limit`` bytes (drained first, so the client reads the 413)."""
+    declared = request.headers.get("content-length")
+    too_big = declared is not None and declared.isdigit() and int(declared) > limit
+    chunks: list[bytes] = []
+    size = 0
+    if not too_big or int(declared or 0) <= 16 * limit:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                too_big = True
+                chunks = []
+                if size > 16 * limit:  # not worth draining further; the connection will be closed
+                    break
+            elif not too_big:
+                chunks.append(chunk)
+    if too_big:
+        raise APIError(
+            413,
+            f"the request body is over this server's limit of {limit} bytes",
+            code="request_too_large",
+        )
+    return b"".join(chunks)
+
+
+async def chat_completions(request: Request) -> Response:
+    st = _state(request)
+    raw = await read_body(request, st.limits.max_body_bytes)
+    req = parse_chat_request(raw)
+    adapter = st.resolve(req.model)
+    plan = plan_request(
+        req, max_tokens_limit=st.limits.max_tokens_limit, default_max_tokens=st.limits.default_max_tokens
+    )
+    engine = st.ready_engine
+    completion_id = new_id("chatcmpl-")
+    try:
+        if req.stream:
+            job = engine.open_stream(adapter, plan.request)
+            return StreamingResponse(
+                stream_events(engine, job, plan, req.model, completion_id),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
+        gen = await engine.generate(adapter, plan.request)
+    except Overloaded as exc:
+        raise APIError(503, f"server busy: {exc}; retry later", type="server_error", code="overloaded") from exc
+    reply = read_reply(gen.text, plan, gen.finish_reason)
+    return JSONResponse(completion_body(completion_id, req.model, gen, reply))
+
+
+async def stream_events(engine: Engine, job: Any, plan: Plan, model: str, completion_id: str) -> AsyncIterator[str]:
+    """SSE chunks: role, content deltas as they come, complete tool calls, finish, [DONE]."""
+    created = int(time.time())
+    splitter = StreamSplitter(watch_calls=plan.parse_calls, stop=plan.request.stop)
+    end = StreamEnd()
+    try:
+        yield sse(chunk_body(completion_id, model, created, {"role": "assistant", "content": ""}))
+        try:
+            async for item in engine.deltas(job):
+                if isinstance(item, StreamEnd):
+                    end = item
+                    break
+                safe = splitter.feed(item)
+                if safe:
+                    yield sse(chunk_body(completion_id, model, created, {"content": safe}))
+                if splitter.stopped:
+                    break
+        except Exception as exc:  # headers are sent: report the failure in-stream, OpenAI-style
+            log.exception("stream failed")
+            err = APIError(500, f"generation failed: {type(exc).__name__}", type="server_error")
+            yield sse(err.body())
+            yield sse("[DONE]")
+            return
+        reply = read_reply(splitter.text, plan, end.finish_reason)
+        rest = splitter.finish(reply.content)
+        if rest:
+            yield sse(chunk_body(completion_id, model, created, {"content": rest}))
+        for i, call in enumerate(reply.tool_calls):
+            yield sse(chunk_body(completion_id, model, created, {"tool_calls": [{"index": i, **call}]}))
+        yield sse(chunk_body(completion_id, model, created, {}, reply.finish_reason))
+        if plan.include_usage:
+            usage = chunk_body(completion_id, model, created, {})
+            usage["choices"] = []
+            usage["usage"] = {
+                "prompt_tokens": end.prompt_tokens,
+                "completion_tokens": end.completion_tokens,
+                "total_tokens": end.prompt_tokens + end.completion_tokens,
+            }
+            yield sse(usage)
+        yield sse("[DONE]")
+    finally:
+        job.cancelled.set()  # client gone or stream done: the worker stops and frees the model
+
+
+# ---- error bodies -------------------------------------------------------------------------------------
+async def api_error_response(request: Request, exc: APIError) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status)
+
+
+async def http_error_response(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    err = APIError(exc.status_code, str(exc.detail), type="invalid_request_error" if exc.status_code < 500 else "server_error")
+    return JSONResponse(err.body(), status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+
+async def server_error_response(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("request failed", exc_info=exc)
+    err = APIError(500, f"internal error: {type(exc).__name__}", type="server_error")
+    return JSONResponse(err.body(), status_code=500)
