@@ -124,7 +124,8 @@ def _from_hub(hub_id: str) -> Path:
     try:
         from huggingface_hub import snapshot_download
 
-        return Path(snapshot_download(hub_id, local_files_only=os.environ.get("HF_HUB_OFFLINE") == "1"))
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+        return Path(snapshot_download(hub_id, local_files_only=offline, etag_timeout=5))
     except Exception as exc:
         raise ModelError(
             f"hub model {hub_id!r} could not be fetched ({type(exc).__name__}); the hub is not reachable from here",
@@ -132,9 +133,17 @@ def _from_hub(hub_id: str) -> Path:
         ) from exc
 
 
+def _quiet_transformers() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
 def load_tokenizer(name: str | None = None) -> Any:
     from transformers import AutoTokenizer
 
+    _quiet_transformers()
     folder = resolve_model(name)
     try:
         tok = AutoTokenizer.from_pretrained(str(folder))
@@ -156,6 +165,7 @@ def load_model(
     import torch
     from transformers import AutoModelForCausalLM
 
+    _quiet_transformers()
     folder = resolve_model(name)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if dtype == "auto":
