@@ -1,0 +1,166 @@
+"""Self-contained HTML reports (inline CSS, SVG and a few lines of JS; nothing fetched from the network)."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from punie.eval.svg import bar_chart, line_chart
+from punie.paths import atomic_write_text
+
+TEMPLATES = Path(__file__).parent / "templates"
+STANDARD_KEYS = {"id", "category", "correct", "calls", "expected_calls", "raw", "format", "suite", "prompt",
+                 "content", "strict_ok", "lenient_ok", "parse_errors", "name_correct", "args_exact",
+                 "arg_precision", "arg_recall", "arg_f1", "expects_call", "false_call", "missed_call",
+                 "tools", "finish_reason", "completion_tokens"}
+STEP_KEYS = ("step", "iter", "iteration", "global_step")
+
+
+@cache
+def _env():  # type: ignore[no-untyped-def]
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
+                             undefined=jinja2.ChainableUndefined, trim_blocks=False)
+    env.globals["pct"] = pct
+    return env
+
+
+def pct(x: Any) -> str:
+    return f"{100 * float(x):.1f}%" if isinstance(x, int | float) and not isinstance(x, bool) else "—"
+
+
+def _dump(value: Any) -> str:
+    return "" if value is None else json.dumps(value, indent=1, ensure_ascii=False, sort_keys=True)
+
+
+def _diff(record: dict[str, Any]) -> list[dict[str, str]]:
+    """Expected vs parsed calls as a line diff; other record kinds show their extra fields."""
+    if record.get("expected_calls") is not None and "strict_ok" in record:
+        if record.get("correct"):
+            return [{"cls": "", "text": "(match)"}]
+        key = lambda c: json.dumps(c, sort_keys=True)  # noqa: E731 - order-insensitive view
+        exp = _dump(sorted(record.get("expected_calls") or [], key=key)).splitlines()
+        got = _dump(sorted(record.get("calls") or [], key=key)).splitlines()
+        lines = []
+        for line in difflib.unified_diff(exp, got, "expected", "parsed", n=1, lineterm=""):
+            if line.startswith(("---", "+++")):
+                continue
+            cls = "diff-add" if line.startswith("+") else "diff-del" if line.startswith("-") else ""
+            lines.append({"cls": cls, "text": line})
+        for err in record.get("parse_errors") or []:
+            lines.append({"cls": "diff-del", "text": f"parse error: {err}"})
+        return lines or [{"cls": "", "text": "(parse errors only)"}]
+    extra = {k: v for k, v in record.items() if k not in STANDARD_KEYS}
+    text = _dump(extra) if extra else ""
+    return [{"cls": "", "text": text[:4000]}]
+
+
+def _case_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for rec in report.get("cases", []):
+        row = dict(rec)
+        row["calls_json"] = _dump(rec.get("calls"))
+        row["expected_json"] = _dump(rec.get("expected_calls"))
+        row["diff"] = _diff(rec)
+        row.setdefault("prompt", "")
+        rows.append(row)
+    rows.sort(key=lambda r: bool(r.get("correct")))  # stable: failures first, suite order kept
+    return rows
+
+
+def training_series(metrics: list[dict[str, Any]]) -> tuple[dict[str, list], dict[str, list]]:
+    """Split metrics.jsonl rows into loss-like and rate-like series keyed by metric name."""
+    loss: dict[str, list] = {}
+    rate: dict[str, list] = {}
+    for i, row in enumerate(metrics or []):
+        if not isinstance(row, dict):
+            continue
+        step = next((row[k] for k in STEP_KEYS if isinstance(row.get(k), int | float)), i)
+        for key, value in row.items():
+            if key in STEP_KEYS or isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            if "loss" in key or "ppl" in key:
+                loss.setdefault(key, []).append((float(step), float(value)))
+            elif any(w in key for w in ("acc", "rate", "f1", "match", "exact")):
+                rate.setdefault(key, []).append((float(step), float(value)))
+    return loss, rate
+
+
+def read_metrics_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    rows = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a half-written last line of a running job: skip, it's only a plot
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
+
+
+def _category_rows(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    rows = list(report.get("categories", {}).items())
+    tc = report.get("tool_calling")
+    if tc and len(rows) > 1:
+        rows.append(("tool calling (all tool cases)", tc))
+    rows.append(("overall", report["overall"]))
+    return rows
+
+
+def render_report_html(report: dict[str, Any], training_curves: list[dict[str, Any]] | None = None,
+                       verdict: dict[str, Any] | None = None) -> str:
+    cats = report.get("categories", {})
+    bars = bar_chart(
+        [{"label": name, "values": [(b["accuracy"], b.get("ci95"))]} for name, b in _category_rows(report)],
+        ["accuracy"], title="Accuracy per category (bars) with 95% Wilson intervals (whiskers)",
+    )
+    hist = report.get("format_histogram") or {}
+    total = sum(hist.values()) or 1
+    format_svg = bar_chart([{"label": f"{k} ({v})", "values": [(v / total, None)]} for k, v in hist.items()],
+                           ["share"], title="Reply format (share of tool-call cases)")
+    curves_svg = ""
+    if training_curves:
+        loss, rate = training_series(training_curves)
+        curves_svg = line_chart(loss, title="Training loss") + line_chart(rate, title="Training-time eval")
+    if verdict is None and report.get("verdict"):
+        verdict = report["verdict"]
+    return _env().get_template("report.html").render(
+        r=report, rows=_category_rows(report), categories=list(cats), per_tool=report.get("per_tool") or {},
+        cases=_case_rows(report), category_svg=bars, format_svg=format_svg, curves_svg=curves_svg,
+        verdict=verdict, style=_style(),
+    )
+
+
+def _style() -> str:
+    from markupsafe import Markup
+
+    return Markup((TEMPLATES / "_style.html").read_text(encoding="utf-8"))
+
+
+def write_html_report(report: dict[str, Any], path: str | Path,
+                      training_curves: list[dict[str, Any]] | None = None) -> Path:
+    """Write the one-file HTML report for ``report`` (the ``run_eval`` object)."""
+    path = Path(path)
+    atomic_write_text(path, render_report_html(report, training_curves))
+    return path
+
+
+def write_comparison_html(comparison: dict[str, Any], path: str | Path) -> Path:
+    rows = comparison["rows"]
+    bars = bar_chart(
+        [{"label": r["category"], "values": [(v["accuracy"], v.get("ci95")) if v else None for v in r["values"]]}
+         for r in rows],
+        comparison["labels"], title="Accuracy per category with 95% intervals",
+    )
+    html = _env().get_template("comparison.html").render(cmp=comparison, bars_svg=bars, style=_style())
+    path = Path(path)
+    atomic_write_text(path, html)
+    return path
+
+
+__all__ = ["read_metrics_jsonl", "render_report_html", "training_series", "write_comparison_html",
+           "write_html_report"]
