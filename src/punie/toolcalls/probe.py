@@ -1,0 +1,121 @@
+"""Which tool-call format does a model emit, and are its calls right? (``punie probe``)
+
+Sends tool-requiring prompts with known expected calls and prompts that need no tool through any
+``Backend``; each reply is parsed with the registry and scored with eval's rules.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from punie.toolcalls.registry import parse
+from punie.toolcalls.result import NO_CALL_FORMAT
+
+# (prompt, expected calls). Unambiguous requests: the right call is the only reasonable one.
+TOOL_PROMPTS: list[tuple[str, list[dict[str, Any]]]] = [
+    ("Show me README.md", [{"name": "read_file", "arguments": {"path": "README.md"}}]),
+    ("Run the tests with `pytest -q`.", [{"name": "run_command", "arguments": {"command": "pytest -q"}}]),
+    ("Open src/app.py", [{"name": "read_file", "arguments": {"path": "src/app.py"}}]),
+    (
+        "Create a file hello.txt containing exactly: hi",
+        [{"name": "write_file", "arguments": {"path": "hello.txt", "content": "hi"}}],
+    ),
+    ("What's in pyproject.toml?", [{"name": "read_file", "arguments": {"path": "pyproject.toml"}}]),
+    ("Run `git status` for me.", [{"name": "run_command", "arguments": {"command": "git status"}}]),
+    ("Kill terminal t1.", [{"name": "kill_terminal", "arguments": {"terminal_id": "t1"}}]),
+    (
+        "Show the output so far of terminal t2.",
+        [{"name": "get_terminal_output", "arguments": {"terminal_id": "t2"}}],
+    ),
+]
+
+NO_TOOL_PROMPTS: list[str] = [
+    "Hi!",
+    "What is 2 + 2?",
+    "Explain in one sentence what a Python list comprehension is.",
+    "Thanks, that's all for now.",
+    "What does HTTP stand for?",
+    "Write a haiku about autumn.",
+    "Is Python dynamically typed? Answer yes or no.",
+    "What is the capital of France?",
+]
+
+
+@dataclass
+class ProbeRow:
+    kind: str  # "tool" | "no_tool"
+    prompt: str
+    format: str  # registry name of what the model emitted ("none": no call markup)
+    parsed: bool  # calls were read without errors (no-tool rows: no markup at all, or clean)
+    correct: bool  # tool rows: calls equal the expected ones; no-tool rows: no call
+    calls: list[dict[str, Any]]
+    expected_calls: list[dict[str, Any]]
+    errors: list[str]
+    raw: str
+
+
+def probe_prompts(n: int) -> list[tuple[str, str, list[dict[str, Any]]]]:
+    """``n`` tool prompts then ``n`` no-tool prompts as (kind, prompt, expected_calls); lists cycle."""
+    rows: list[tuple[str, str, list[dict[str, Any]]]] = []
+    for i in range(n):
+        prompt, expected = TOOL_PROMPTS[i % len(TOOL_PROMPTS)]
+        rows.append(("tool", prompt, expected))
+    for i in range(n):
+        rows.append(("no_tool", NO_TOOL_PROMPTS[i % len(NO_TOOL_PROMPTS)], []))
+    return rows
+
+
+def run_probe(backend: Any, n: int = 4, *, max_new_tokens: int = 128) -> list[ProbeRow]:
+    """Generate a reply for each probe prompt with ``backend`` and score it."""
+    from punie.backends.base import GenerationRequest
+    from punie.eval.scoring import calls_equal
+
+    prompts = probe_prompts(n)
+    requests = [
+        GenerationRequest(messages=[{"role": "user", "content": p}], max_new_tokens=max_new_tokens)
+        for _, p, _ in prompts
+    ]
+    generations = backend.generate(requests)
+    rows = []
+    for (kind, prompt, expected), gen in zip(prompts, generations, strict=True):
+        res = parse(gen.text)
+        rows.append(
+            ProbeRow(
+                kind=kind,
+                prompt=prompt,
+                format=res.format,
+                parsed=bool(res.calls) and not res.errors if kind == "tool" else not res.errors,
+                correct=calls_equal(res.calls, expected),
+                calls=res.calls,
+                expected_calls=expected,
+                errors=res.errors,
+                raw=gen.text,
+            )
+        )
+    return rows
+
+
+def summarize(rows: list[ProbeRow]) -> dict[str, Any]:
+    tool = [r for r in rows if r.kind == "tool"]
+    plain = [r for r in rows if r.kind == "no_tool"]
+    formats: dict[str, dict[str, int]] = {}
+    for r in rows:
+        f = formats.setdefault(r.format, {"replies": 0, "parsed": 0, "correct": 0})
+        f["replies"] += 1
+        f["parsed"] += int(r.parsed and r.format != NO_CALL_FORMAT)
+        f["correct"] += int(r.correct)
+    return {
+        "tool_prompts": len(tool),
+        "tool_correct": sum(r.correct for r in tool),
+        "tool_parsed": sum(r.parsed for r in tool),
+        "no_tool_prompts": len(plain),
+        "no_tool_correct": sum(r.correct for r in plain),
+        "format_histogram": dict(Counter(r.format for r in rows).most_common()),
+        "formats": formats,
+    }
+
+
+def rows_to_dicts(rows: list[ProbeRow]) -> list[dict[str, Any]]:
+    return [asdict(r) for r in rows]
