@@ -156,7 +156,10 @@ class Workspace:
         try:
             with cls(root, **kwargs) as ws:
                 for rel, text in (files or {}).items():
-                    target = Path(resolve_inside(ws._root, rel))
+                    try:
+                        target = Path(resolve_inside(ws._root, rel))
+                    except PathRefused as exc:
+                        raise ConfigError(exc.message, location=f"files[{rel!r}]") from None
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.write_text(text, encoding="utf-8")
                 yield ws
@@ -283,13 +286,15 @@ class Workspace:
             return _error(f"error: file not found: {show(path)} (a parent is not a directory)", "not_found")
         except OSError as exc:
             return _error(f"error: cannot read {show(path)}: {exc.strerror or exc}", "error")
-        with os.fdopen(fd, "rb") as fh:
-            st = os.fstat(fh.fileno())
+        try:
+            st = os.fstat(fd)
             if stat.S_ISDIR(st.st_mode):
                 return _error(self._directory_message(real, path), "error")
             if not stat.S_ISREG(st.st_mode):
                 return _error(f"refused: {show(path)} is not a regular file", "refused")
-            data = fh.read(self.read_limit + 1)
+            data = _read_up_to(fd, self.read_limit + 1)
+        finally:
+            os.close(fd)
         if b"\x00" in data[:_BINARY_SNIFF]:
             return _error(
                 f"error: {show(path)} is a binary file ({st.st_size} bytes); read_file returns text", "error"
@@ -505,3 +510,14 @@ class Workspace:
             self._terminals.pop(terminal_id, None)
         note = " (it was still running and has been killed)" if was_running else ""
         return ToolResult(content=f"released {terminal_id}{note}", ok=True, terminal_id=terminal_id)
+
+
+def _read_up_to(fd: int, n: int) -> bytes:
+    chunks: list[bytes] = []
+    while n > 0:
+        chunk = os.read(fd, min(n, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)

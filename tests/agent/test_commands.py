@@ -1,0 +1,186 @@
+"""run_command and the terminal tools: exit codes, timeouts that kill whole groups, output caps,
+the background lifecycle."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from punie.agent import Workspace
+
+
+def _alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie (PID 1 in a container may never reap)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def _all_dead(pids: list[int], within: float = 3.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if not any(_alive(p) for p in pids):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _pids(path: Path, n: int, within: float = 5.0) -> list[int]:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        lines = path.read_text().split() if path.exists() else []
+        if len(lines) >= n:
+            return [int(x) for x in lines]
+        time.sleep(0.02)
+    raise AssertionError(f"expected {n} pids in {path}, got {path.read_text() if path.exists() else None!r}")
+
+
+@pytest.fixture
+def ws(tmp_path: Path):
+    with Workspace(tmp_path, command_timeout=5.0, kill_grace=0.2) as ws:
+        yield ws
+
+
+# A shell that ignores SIGTERM, a child that ignores it, and a grandchild (through another shell).
+STUBBORN = (
+    "trap '' TERM; echo $$ > pids; "
+    "sleep 60 & echo $! >> pids; "
+    "sh -c 'sleep 60 & echo $! >> pids; wait' & echo $! >> pids; "
+    "echo ready; wait"
+)
+
+
+def test_exit_code_and_merged_output(ws: Workspace) -> None:
+    result = ws.execute("run_command", {"command": "echo out; echo err >&2; exit 3"})
+    assert result.ok and result.exit_code == 3
+    assert result.content == "exit code: 3\nout\nerr\n"
+
+
+def test_cwd_inside_root_and_its_escapes(ws: Workspace, tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    assert ws.execute("run_command", {"command": "pwd"}).content == f"exit code: 0\n{ws.root}\n"
+    assert (
+        ws.execute("run_command", {"command": "pwd", "cwd": "sub"}).content
+        == f"exit code: 0\n{ws.root}/sub\n"
+    )
+    for cwd in ["..", "/", "/tmp", "sub/../..", "~"]:
+        result = ws.execute("run_command", {"command": "touch escaped", "cwd": cwd})
+        assert result.error_kind == "refused", cwd
+    assert not (tmp_path.parent / "escaped").exists()
+    assert ws.execute("run_command", {"command": "true", "cwd": "missing"}).error_kind == "not_found"
+    (tmp_path / "file").write_text("")
+    assert not ws.execute("run_command", {"command": "true", "cwd": "file"}).ok
+
+
+def test_timeout_kills_a_group_that_ignores_sigterm(tmp_path: Path) -> None:
+    with Workspace(tmp_path, command_timeout=0.5, kill_grace=0.2) as ws:
+        start = time.monotonic()
+        result = ws.execute("run_command", {"command": STUBBORN})
+        elapsed = time.monotonic() - start
+    assert not result.ok and result.error_kind == "timeout"
+    assert result.content.startswith("error: command timed out after 0.5 s")
+    assert "ready" in result.content
+    assert elapsed < 4.0
+    pids = _pids(tmp_path / "pids", 4)
+    assert _all_dead(pids), [p for p in pids if _alive(p)]
+
+
+def test_leftover_background_jobs_die_with_the_shell(ws: Workspace, tmp_path: Path) -> None:
+    start = time.monotonic()
+    result = ws.execute("run_command", {"command": "sleep 60 & echo $! > pids; echo done"})
+    assert result.content == "exit code: 0\ndone\n"
+    assert time.monotonic() - start < 3.0  # did not wait for the sleep holding the pipe
+    assert _all_dead(_pids(tmp_path / "pids", 1))
+
+
+def test_output_is_capped_keeping_head_and_tail(tmp_path: Path) -> None:
+    with Workspace(tmp_path, output_limit=1000) as ws:
+        result = ws.execute("run_command", {"command": "seq 1 100000"})
+    assert result.ok and result.truncated and result.exit_code == 0
+    assert result.content.startswith("exit code: 0\n1\n2\n3\n")
+    assert result.content.endswith("99999\n100000\n")
+    assert "bytes of output truncated" in result.content
+    assert len(result.content.encode()) < 1000 + 100
+
+
+def test_default_output_cap_is_64_kib(ws: Workspace) -> None:
+    result = ws.execute("run_command", {"command": "head -c 1000000 /dev/zero | tr '\\0' a"})
+    assert result.truncated
+    assert 64 * 1024 <= len(result.content) < 64 * 1024 + 200
+    assert "[... 934464 bytes of output truncated ...]" in result.content
+
+
+def test_non_utf8_output(ws: Workspace) -> None:
+    result = ws.execute("run_command", {"command": "printf 'caf\\351\\n'"})
+    assert result.content == "exit code: 0\ncaf\ufffd\n"
+
+
+def test_background_lifecycle(ws: Workspace) -> None:
+    started = ws.execute(
+        "run_command", {"command": "echo start; sleep 0.4; echo done; exit 7", "background": True}
+    )
+    assert started.ok and started.terminal_id == "term-1" and started.content == "terminal_id: term-1"
+    assert ws.terminal_ids == ["term-1"]
+    running = ws.execute("get_terminal_output", {"terminal_id": "term-1"})
+    assert running.ok and running.content.startswith("status: running") and running.exit_code is None
+    finished = ws.execute("wait_for_terminal_exit", {"terminal_id": "term-1"})
+    assert finished.content == "exit code: 7\nstart\ndone\n" and finished.exit_code == 7
+    again = ws.execute("get_terminal_output", {"terminal_id": "term-1"})
+    assert again.content == "exit code: 7\nstart\ndone\n"
+    assert "already exited" in ws.execute("kill_terminal", {"terminal_id": "term-1"}).content
+    assert ws.execute("release_terminal", {"terminal_id": "term-1"}).content == "released term-1"
+    gone = ws.execute("get_terminal_output", {"terminal_id": "term-1"})
+    assert gone.error_kind == "unknown_terminal" and gone.content == "error: unknown terminal_id: term-1"
+    # ids are never reused
+    assert ws.execute("run_command", {"command": "true", "background": True}).terminal_id == "term-2"
+
+
+def test_kill_terminal_kills_a_stubborn_group(ws: Workspace, tmp_path: Path) -> None:
+    tid = ws.execute("run_command", {"command": STUBBORN, "background": True}).terminal_id
+    pids = _pids(tmp_path / "pids", 4)
+    start = time.monotonic()
+    result = ws.execute("kill_terminal", {"terminal_id": tid})
+    assert result.ok and result.content.startswith(f"killed {tid} (exit code: -9 (killed by SIGKILL))")
+    assert time.monotonic() - start < 3.0
+    assert _all_dead(pids)
+    assert ws.execute("get_terminal_output", {"terminal_id": tid}).exit_code == -9
+
+
+def test_wait_times_out_without_killing(tmp_path: Path) -> None:
+    with Workspace(tmp_path, command_timeout=0.3, kill_grace=0.2) as ws:
+        tid = ws.execute("run_command", {"command": "echo hi; sleep 60", "background": True}).terminal_id
+        result = ws.execute("wait_for_terminal_exit", {"terminal_id": tid})
+        assert not result.ok and result.error_kind == "timeout"
+        assert "still running after 0.3 s" in result.content and result.content.endswith("hi\n")
+        assert ws.execute("get_terminal_output", {"terminal_id": tid}).content.startswith("status: running")
+        released = ws.execute("release_terminal", {"terminal_id": tid})
+        assert "killed" in released.content and ws.terminal_ids == []
+
+
+def test_close_kills_everything_still_running(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path, kill_grace=0.2)
+    ws.execute("run_command", {"command": STUBBORN, "background": True})
+    pids = _pids(tmp_path / "pids", 4)
+    ws.close()
+    assert _all_dead(pids)
+    assert ws.execute("read_file", {"path": "pids"}).content == "error: the workspace is closed"
+
+
+def test_unknown_and_malformed_terminal_ids(ws: Workspace) -> None:
+    for tool in ["get_terminal_output", "wait_for_terminal_exit", "kill_terminal", "release_terminal"]:
+        assert ws.execute(tool, {"terminal_id": "term-99"}).error_kind == "unknown_terminal"
+        assert ws.execute(tool, {"terminal_id": ""}).error_kind == "unknown_terminal"
+        assert ws.execute(tool, {"terminal_id": 1}).error_kind == "invalid_arguments"
+        assert ws.execute(tool, {}).error_kind == "invalid_arguments"
+
+
+def test_background_terminal_limit(tmp_path: Path) -> None:
+    with Workspace(tmp_path, max_terminals=2, kill_grace=0.1) as ws:
+        assert ws.execute("run_command", {"command": "sleep 60", "background": True}).ok
+        assert ws.execute("run_command", {"command": "sleep 60", "background": True}).ok
+        third = ws.execute("run_command", {"command": "sleep 60", "background": True})
+        assert not third.ok and "limit 2" in third.content
