@@ -121,7 +121,7 @@ def test_non_utf8_output(ws: Workspace) -> None:
 
 def test_background_lifecycle(ws: Workspace) -> None:
     started = ws.execute(
-        "run_command", {"command": "echo start; sleep 0.4; echo done; exit 7", "background": True}
+        "run_command", {"command": "echo start; sleep 0.8; echo done; exit 7", "background": True}
     )
     assert started.ok and started.terminal_id == "term-1" and started.content == "terminal_id: term-1"
     assert ws.terminal_ids == ["term-1"]

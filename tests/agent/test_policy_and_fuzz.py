@@ -154,7 +154,7 @@ def test_no_tool_input_raises(tmp_path_factory: pytest.TempPathFactory) -> None:
         root, permissions={"run_command": "ask"}, ask=ask, command_timeout=2.0, kill_grace=0.1
     ) as ws:
 
-        @settings(max_examples=400, deadline=None)
+        @settings(max_examples=300, deadline=None)
         @given(name=names, args=arguments)
         def check(name: Any, args: Any) -> None:
             result = ws.execute(name, args)
