@@ -1,0 +1,105 @@
+"""Run-folder artefacts: adapters (best/, last/, top-level copy) and the exact-resume checkpoint.
+
+Every write goes through a temp folder/file and a rename, so a killed run never leaves a
+half-written adapter or checkpoint behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from punie.paths import atomic_dir, atomic_write_text
+
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+STATE_FILE = "state.pt"
+
+
+def has_adapter(out: Path) -> bool:
+    return any((d / "adapter_config.json").is_file() for d in (out, out / "best", out / "last"))
+
+
+def save_adapter(peft_model: Any, target: Path, info: dict[str, Any]) -> None:
+    """PEFT folder (adapter_config.json + adapter_model.safetensors) + punie_adapter.json, atomically."""
+    with atomic_dir(target) as tmp:
+        peft_model.save_pretrained(str(tmp))
+        (tmp / "punie_adapter.json").write_text(json.dumps(info, indent=2, sort_keys=True), encoding="utf-8")
+
+
+def publish_top_level(src: Path, out: Path) -> None:
+    """Copy the best adapter's files to OUT itself, so ``--adapter OUT`` loads it (each file atomically)."""
+    for name in (*ADAPTER_FILES, "punie_adapter.json"):
+        if not (src / name).is_file():
+            continue
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.tmp-", dir=out)
+        os.close(fd)
+        shutil.copyfile(src / name, tmp)
+        os.replace(tmp, out / name)
+
+
+def rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    try:
+        import numpy as np
+
+        state["numpy"] = np.random.get_state()
+    except ImportError:
+        pass
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    torch.set_rng_state(state["torch"])
+    if "numpy" in state:
+        import numpy as np
+
+        np.random.set_state(state["numpy"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def trainable_state(model: Any) -> dict[str, torch.Tensor]:
+    return {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def save_checkpoint(target: Path, *, model: Any, optimizer: Any, scheduler: Any, progress: dict[str, Any]) -> None:
+    """Everything --resume needs: trainable weights, optimizer, scheduler, RNG, data position, best state."""
+    with atomic_dir(target) as tmp:
+        torch.save(
+            {
+                "trainable": trainable_state(model),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": rng_state(),
+                "progress": progress,
+            },
+            tmp / STATE_FILE,
+        )
+        atomic_write_text(tmp / "progress.json", json.dumps(progress, indent=2, sort_keys=True))
+
+
+def load_checkpoint(target: Path, *, model: Any, optimizer: Any, scheduler: Any) -> dict[str, Any]:
+    state = torch.load(target / STATE_FILE, map_location="cpu", weights_only=False)  # our own file
+    params = dict(model.named_parameters())
+    missing = [n for n in state["trainable"] if n not in params]
+    if missing:
+        from punie.errors import AdapterError
+
+        raise AdapterError(f"{target}: checkpoint does not match the model ({missing[0]} unknown)")
+    with torch.no_grad():
+        for name, value in state["trainable"].items():
+            params[name].copy_(value.to(params[name].device))
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    set_rng_state(state["rng"])
+    return dict(state["progress"])

@@ -1,0 +1,96 @@
+"""``punie train``, ``punie fuse``, ``punie sweep``.
+
+``train_cmd``'s options are generated from ``TrainConfig`` (one source of defaults, help and flags):
+every option defaults to "not given", so only flags actually typed override the config file.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import MISSING, fields
+from pathlib import Path
+from typing import Any, Optional  # noqa: UP035  (typer reads Optional[...] annotations)
+
+import typer
+
+from punie.train.config import TrainConfig, load_config
+
+
+def _run_train(data: str, config: Optional[str], given: dict[str, Any]) -> None:  # noqa: UP045
+    cfg = load_config(config, {**{k: v for k, v in given.items() if v is not None}, "data": data})
+    from punie.train.trainer import train
+
+    result = train(cfg)
+    typer.echo(str(result.best_dir or result.last_dir))
+
+
+def _build_train_cmd() -> Any:
+    params = [
+        inspect.Parameter(
+            "data", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str,
+            default=typer.Argument(..., metavar="DATA_DIR", help="Dataset folder (train.jsonl, valid.jsonl).", show_default=False),
+        ),
+        inspect.Parameter(
+            "config", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Optional[str],  # noqa: UP045
+            default=typer.Option(None, "--config", "-c", help="TOML or YAML file with TrainConfig keys; flags override it."),
+        ),
+    ]
+    for f in fields(TrainConfig):
+        if not f.metadata.get("flag", True):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        kind = type(f.default) if f.default is not MISSING else str
+        decls = [flag] if kind is not bool else [f"{flag}/--no-{f.name.replace('_', '-')}"]
+        if f.metadata.get("short"):
+            decls.append(f.metadata["short"])
+        params.append(
+            inspect.Parameter(
+                f.name, inspect.Parameter.KEYWORD_ONLY, annotation=Optional[kind],  # noqa: UP045
+                default=typer.Option(None, *decls, help=f"{f.metadata['help']} [default: {f.default}]", show_default=False),
+            )
+        )
+
+    def train_cmd(**kwargs: Any) -> None:
+        data = kwargs.pop("data")
+        config = kwargs.pop("config")
+        _run_train(data, config, kwargs)
+
+    train_cmd.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    train_cmd.__annotations__ = {p.name: p.annotation for p in params}
+    train_cmd.__doc__ = (
+        "Train a LoRA adapter on a dataset folder. The adapter goes to OUT/best (also copied to OUT), "
+        "with OUT/last, config.json, metrics.jsonl and checkpoint/ beside it."
+    )
+    return train_cmd
+
+
+train_cmd = _build_train_cmd()
+
+
+def fuse_cmd(
+    adapter: str = typer.Option(..., "--adapter", "-a", help="Adapter folder (a run folder works: its best/)."),
+    output: str = typer.Option(..., "--output", "-o", help="Folder for the merged HF model."),
+    model: str = typer.Option("smollm2-135m", "--model", "-m", help="Base model the adapter was trained on."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty output folder."),
+) -> None:
+    """Merge an adapter into its base model; save model + tokenizer as an HF folder."""
+    from punie.train.fuse import fuse
+
+    typer.echo(str(fuse(model, adapter, output, overwrite=overwrite)))
+
+
+def sweep_cmd(
+    data: str = typer.Argument(..., help="Dataset folder."),
+    grid: str = typer.Option(..., "--grid", "-g", help="TOML with a list per key (learning_rate, lora_rank, iters, ...)."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Sweep folder [default: sweeps/GRID-NAME]."),  # noqa: UP045
+    config: Optional[str] = typer.Option(None, "--config", "-c", help="Base TrainConfig file for every combination."),  # noqa: UP045
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Base model (overrides the config)."),  # noqa: UP045
+) -> None:
+    """Train every combination of a grid, score each by best tool-call accuracy; ranked table. Resumable."""
+    from punie.train.sweep import print_table, sweep
+
+    base = load_config(config, {"model": model} if model else None) if (config or model) else None
+    rows = sweep(data, grid, output=output, base=base)
+    print_table(rows)
+    if rows:
+        typer.echo(str(Path(rows[0].output) / "best"))

@@ -1,0 +1,182 @@
+"""``TrainConfig``: the single source of defaults, help text, CLI flags and the config-file keys.
+
+A config file (TOML or YAML) holds the same field names (``learning_rate`` or ``learning-rate``);
+flags given on the command line override it; an unknown key is a ConfigError naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from punie.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.toml")
+
+
+def _f(default: Any, help: str, *, short: str | None = None, flag: bool = True) -> Any:
+    return field(default=default, metadata={"help": help, "short": short, "flag": flag})
+
+
+@dataclass
+class TrainConfig:
+    model: str = _f("smollm2-135m", "Base model: alias, HF folder, .gguf file or hub id.", short="-m")
+    data: str = _f("", "Dataset folder (train.jsonl, valid.jsonl[, test.jsonl]).", flag=False)
+    output: str = _f("adapters/punie", "Run folder; the adapter goes to OUT/best (and OUT/last).", short="-o")
+    iters: int = _f(300, "Optimizer steps.")
+    learning_rate: float = _f(1e-3, "Peak learning rate (AdamW; linear warmup, then cosine decay).")
+    lora_rank: int = _f(16, "LoRA rank r.")
+    lora_alpha: float = _f(32.0, "LoRA alpha (scale = alpha / rank).")
+    lora_dropout: float = _f(0.0, "Dropout on the LoRA input.")
+    num_layers: int = _f(16, "LoRA on the top N transformer blocks (-1 = all).")
+    target_modules: str = _f(
+        "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj", "Comma-separated module names that get LoRA."
+    )
+    batch_size: int = _f(8, "Conversations per micro-batch (global: split across processes).")
+    grad_accum: int = _f(1, "Micro-batches per optimizer step.")
+    max_seq_length: int = _f(2048, "Longest conversation in tokens; longer ones are an error (or dropped).")
+    drop_long: bool = _f(False, "Drop over-length / untrainable examples (and say how many) instead of failing.")
+    warmup: int = _f(10, "Linear warmup steps.")
+    weight_decay: float = _f(0.0, "AdamW weight decay.")
+    max_grad_norm: float = _f(1.0, "Gradient clipping norm (0 = off).")
+    eval_every: int = _f(50, "Evaluate (val loss + tool-call accuracy) every N steps; 0 = only at the end.")
+    eval_samples: int = _f(24, "Valid conversations generated on at each eval (0 = none, -1 = all).")
+    val_batches: int = _f(4, "Validation-loss micro-batches per eval (-1 = whole valid split).")
+    eval_max_new_tokens: int = _f(128, "Token budget per generated reply during eval.")
+    patience: int = _f(3, "Stop after N evals without improvement (0 = never stop early).")
+    save_every: int = _f(0, "Checkpoint (for --resume) every N steps; 0 = at every eval.")
+    seed: int = _f(0, "Random seed (data order, LoRA init, dropout).")
+    overwrite: bool = _f(False, "Replace an adapter already in OUT.")
+    resume: bool = _f(False, "Continue the run in OUT from its checkpoint, exactly.")
+    log_every: int = _f(1, "Log train loss to metrics.jsonl every N steps.")
+    threads: int = _f(0, "CPU threads for torch (0 = torch's default).")
+
+    # ---- construction / validation --------------------------------------------------------------
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> TrainConfig:
+        names = {f.name: f for f in fields(cls)}
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            name = str(key).replace("-", "_")
+            if name not in names:
+                raise ConfigError(
+                    f"unknown config key {key!r}", location=source, hint=f"known keys: {', '.join(names)}"
+                )
+            kwargs[name] = _coerce(names[name], value, source)
+        return cls(**kwargs)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def validate(self) -> TrainConfig:
+        def bad(flag: str, msg: str) -> ConfigError:
+            return ConfigError(msg, location=f"--{flag.replace('_', '-')}")
+
+        if self.lora_rank < 1:
+            raise bad("lora_rank", f"LoRA rank must be at least 1 (got {self.lora_rank})")
+        if not self.learning_rate > 0:
+            raise bad("learning_rate", f"learning rate must be positive (got {self.learning_rate})")
+        if self.iters < 1:
+            raise bad("iters", f"iterations must be at least 1 (got {self.iters})")
+        if self.batch_size < 1:
+            raise bad("batch_size", f"batch size must be at least 1 (got {self.batch_size})")
+        if self.grad_accum < 1:
+            raise bad("grad_accum", f"gradient accumulation must be at least 1 (got {self.grad_accum})")
+        if self.num_layers == 0 or self.num_layers < -1:
+            raise bad("num_layers", f"number of LoRA layers must be positive or -1 for all (got {self.num_layers})")
+        if not 0.0 <= self.lora_dropout < 1.0:
+            raise bad("lora_dropout", f"dropout must be in [0, 1) (got {self.lora_dropout})")
+        if self.lora_alpha <= 0:
+            raise bad("lora_alpha", f"LoRA alpha must be positive (got {self.lora_alpha})")
+        if self.max_seq_length < 16:
+            raise bad("max_seq_length", f"max sequence length is too small (got {self.max_seq_length})")
+        for name in ("eval_every", "patience", "save_every", "warmup", "log_every", "threads"):
+            if getattr(self, name) < 0:
+                raise bad(name, f"must not be negative (got {getattr(self, name)})")
+        if not self.target_modules.strip():
+            raise bad("target_modules", "no target modules")
+        return self
+
+
+def _coerce(f: dataclasses.Field[Any], value: Any, source: str) -> Any:
+    kind = type(f.default)
+    try:
+        if kind is bool:
+            if isinstance(value, str):
+                low = value.strip().lower()
+                if low not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(value)
+                return low in ("true", "1", "yes")
+            return bool(value)
+        if kind is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(value)
+        if kind is float:
+            return float(value)
+        if kind is str and isinstance(value, list):
+            return ",".join(str(v) for v in value)
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{f.name}: expected {kind.__name__}, got {value!r}", location=source) from exc
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Keys of a TOML or YAML config file (a ``[train]`` table is accepted too)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: config file not found")
+    text = p.read_text(encoding="utf-8")
+    try:
+        if p.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            data = tomllib.loads(text)
+    except Exception as exc:  # tomllib/yaml errors carry line numbers in their text
+        raise ConfigError(f"{p}: unreadable config ({str(exc).splitlines()[0]})") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: a config file must be a table of keys")
+    if set(data) == {"train"} and isinstance(data["train"], dict):
+        data = data["train"]
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Defaults < config file < overrides (flags actually given). Validated."""
+    data: dict[str, Any] = {}
+    source = "config"
+    if path is not None:
+        data = read_config_file(path)
+        source = str(path)
+    cfg = TrainConfig.from_dict(data, source=source)
+    if overrides:
+        cfg = cfg.replace(**{k: _coerce(_field(k), v, f"--{k.replace('_', '-')}") for k, v in overrides.items()})
+    return cfg.validate()
+
+
+def _field(name: str) -> dataclasses.Field[Any]:
+    for f in fields(TrainConfig):
+        if f.name == name:
+            return f
+    raise ConfigError(f"unknown config key {name!r}")
+
+
+def default_config() -> TrainConfig:
+    """The shipped demo default (default_config.toml) on top of the dataclass defaults."""
+    return load_config(DEFAULT_CONFIG_PATH)
