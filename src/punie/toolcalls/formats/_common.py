@@ -113,18 +113,21 @@ def loads(fragment: str) -> tuple[Any, bool] | None:
 
 
 def read_json_values(
-    text: str, pos: int, seps: str = ",;", end: int | None = None
+    text: str, pos: int, seps: str = ",;", end: int | None = None, max_values: int = 0
 ) -> tuple[list[Any], int, list[str], bool]:
     """Read consecutive JSON objects/arrays starting at ``pos`` (separated by whitespace or ``seps``).
 
     Returns (values, position after the last one, errors, repaired). Truncated JSON is an error, never
-    a value; a balanced but invalid fragment is repaired if possible.
+    a value; a balanced but invalid fragment is repaired if possible. ``max_values``: stop after that
+    many (0: no limit).
     """
     values: list[Any] = []
     errors: list[str] = []
     repaired = False
     limit = len(text) if end is None else end
     while True:
+        if max_values and len(values) >= max_values:
+            return values, pos, errors, repaired
         nxt = skip_ws(text, pos)
         if values:
             while nxt < limit and text[nxt] in seps:

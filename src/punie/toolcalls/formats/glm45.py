@@ -40,8 +40,12 @@ def parse(text: str, tools: list[Any] | None) -> ParseResult | None:
             spans.append((m.start(), len(text)))
             break
         schemas = param_schemas(tools, name)
-        args = {k.strip(): coerce(v, schemas.get(k.strip())) for k, v in _ARG.findall(text, m.end(), close)}
-        calls.append({"name": name, "arguments": args})
+        pairs = _ARG.findall(text, m.end(), close)
+        if len(pairs) != text.count("<arg_key>", m.end(), close):
+            errors.append(f"<tool_call>{name} at offset {m.start()} has an <arg_key> without its <arg_value>")
+        else:
+            args = {k.strip(): coerce(v, schemas.get(k.strip())) for k, v in pairs}
+            calls.append({"name": name, "arguments": args})
         spans.append((m.start(), close + len(END)))
         pos = close + len(END)
     if not spans:

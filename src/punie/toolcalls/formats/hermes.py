@@ -8,6 +8,7 @@ end of the output when the JSON is complete.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from punie.toolcalls.formats._common import calls_from_values, cut, read_json_values, result, skip_ws
@@ -18,6 +19,8 @@ START = "<tool_call>"
 END = "</tool_call>"
 TRIGGERS = (START,)
 GENERIC = False
+
+_GLM_BODY = re.compile(r"[A-Za-z_][\w.\-]*\s*(?:<arg_key>|</tool_call>|\Z)")
 
 
 def parse(text: str, tools: list[Any] | None) -> ParseResult | None:
@@ -37,6 +40,9 @@ def parse(text: str, tools: list[Any] | None) -> ParseResult | None:
         body = skip_ws(text, start + len(START))
         if text.startswith("<", body) and not text.startswith(END, body):
             pos = body  # another inner format (Qwen3-Coder XML): not ours
+            continue
+        if _GLM_BODY.match(text, body):
+            pos = body  # GLM-4.5 "<tool_call>name<arg_key>…": not ours
             continue
         if body < n and text[body] not in "{[" and not text.startswith(END, body):
             # a name or prose after the tag (GLM-style): ours only if nothing else claims it

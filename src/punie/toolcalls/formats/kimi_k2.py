@@ -41,7 +41,7 @@ def parse(text: str, tools: list[Any] | None) -> ParseResult | None:
             errors.append(f"{START} at offset {begin} has no {END} (truncated)")
             stop = len(text)
         else:
-            values, _, errs, rep = read_json_values(text, m.end(), seps="", end=close)
+            values, _, errs, rep = read_json_values(text, m.end(), seps="", end=close, max_values=1)
             repaired |= rep
             errors.extend(errs)
             if values:

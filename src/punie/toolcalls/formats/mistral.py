@@ -43,7 +43,7 @@ def parse(text: str, tools: list[Any] | None) -> ParseResult | None:
             if m is None:
                 errors.append(f"{START} at offset {at} is followed by neither JSON nor name[ARGS]")
             while m is not None:
-                values, stop, errs, repaired_now = read_json_values(text, m.end(), seps="")
+                values, stop, errs, repaired_now = read_json_values(text, m.end(), seps="", max_values=1)
                 repaired |= repaired_now
                 errors.extend(errs)
                 if values:
@@ -52,8 +52,6 @@ def parse(text: str, tools: list[Any] | None) -> ParseResult | None:
                     )
                     calls.extend(got)
                     errors.extend(bad)
-                    if len(values) > 1:
-                        errors.append(f"{m.group(1)}[ARGS] is followed by more than one JSON value")
                 elif not errs:
                     errors.append(f"{m.group(1)}[ARGS] at offset {m.start()} has no JSON arguments")
                 if errs or not values:
