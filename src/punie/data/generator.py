@@ -1,0 +1,504 @@
+"""The dataset generator for the 7 tools, and the held-out ``punie-tools`` eval suite.
+
+``generate_split("train", n, seed)`` draws from the train templates and values;
+``generate_split("heldout", n, seed)`` and ``heldout_suite_cases`` only from the disjoint held-out
+ones (see ``_templates`` and ``_values``). Conversations have no system message and no ``tools``
+key, so they all share punie's system+tools prefix. Deterministic for a seed; thousands per second.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from typing import Any
+
+from punie.data import _templates as T
+from punie.data._values import pools
+from punie.data.dataset import Conversation, TrainingDataset, calls_of
+from punie.data.examples import ConversationBuilder
+
+KINDS = ("train", "heldout")
+DEFAULT_SIZE = 3000
+
+# Conversation kind -> weight. No-call kinds (qa, greet, thanks) make ~24% of conversations; every
+# tool conversation also ends with a no-call answer after its tool results.
+WEIGHTS: dict[str, float] = {
+    "read": 12, "write": 10, "run": 9, "run_cwd": 4, "run_bg": 6, "get_output": 4, "wait": 4, "kill": 4,
+    "release": 4, "copy": 4, "run_then_read": 4, "bg_wait": 3, "bg_check_release": 3, "parallel": 6,
+    "qa": 18, "greet": 7, "thanks": 4,
+}
+NO_CALL_KINDS = ("qa", "greet", "thanks")
+
+
+class _Gen:
+    """Draws one conversation at a time from one side's (train or heldout) templates and values."""
+
+    def __init__(self, kind: str, rng: random.Random) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        self.kind = kind
+        self.rng = rng
+        self.t = T.TRAIN if kind == "train" else T.HELDOUT
+        self.v = {name: sides[kind] for name, sides in pools().items()}
+
+    # ---- small helpers ------------------------------------------------------------------------------
+    def pick(self, seq: list[Any]) -> Any:
+        return seq[self.rng.randrange(len(seq))]
+
+    def tmpl(self, key: str, **values: str) -> str:
+        return self.pick(self.t[key]).format(**values)
+
+    def val(self, pool: str) -> str:
+        return self.pick(self.v[pool])
+
+    def content(self) -> str:
+        return self.val("multiline" if self.rng.random() < 0.5 else "line")
+
+    def two(self, pool: str) -> tuple[str, str]:
+        a = self.val(pool)
+        b = self.val(pool)
+        while b == a:
+            b = self.val(pool)
+        return a, b
+
+    def command_output(self, cmd: str, code: int) -> str:
+        word = cmd.split()[0]
+        n = self.rng.randint(2, 60)
+        secs = f"{self.rng.uniform(0.1, 9.9):.2f}"
+        if code:
+            return self.pick(
+                [f"error: {word} failed: 1 problem found", f"FAILED tests/test_core.py::test_case_{n} - AssertionError\n"
+                 f"1 failed, {n} passed in {secs}s", f"{word}: command exited with errors", "Error: missing script"]
+            )
+        if "pytest" in cmd or " test" in cmd or cmd.endswith("test"):
+            return f"{n} passed in {secs}s"
+        if "build" in cmd:
+            return f"build finished in {secs}s"
+        if cmd.startswith("git status"):
+            return "On branch main\nnothing to commit, working tree clean"
+        return self.pick([f"ok ({secs}s)", f"{n} items", "done", f"finished: {n} files checked"])
+
+    @staticmethod
+    def last_line(text: str) -> str:
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        return lines[-1] if lines else ""
+
+    # ---- answers after tool results (no call) -------------------------------------------------------
+    def read_answer(self, path: str, content: str) -> str:
+        n = len(content.splitlines()) or 1
+        first = content.splitlines()[0] if content else ""
+        return self.pick([
+            f"`{path}` has {n} line{'s' * (n != 1)}. It starts with `{first}`.",
+            f"Here is `{path}` ({n} line{'s' * (n != 1)}); the first line is `{first}`.",
+        ])
+
+    def error_read_answer(self, path: str, error: str) -> str:
+        if "not found" in error:
+            return f"I couldn't open `{path}`: the file doesn't exist. Check the path, or tell me where it lives."
+        if "directory" in error:
+            return f"`{path}` is a directory, not a file. Which file inside it should I open?"
+        return f"I don't have permission to read `{path}`. You may need to change its permissions first."
+
+    def run_answer(self, cmd: str, code: int, output: str) -> str:
+        last = self.last_line(output)
+        if code == 0:
+            return f"`{cmd}` finished with exit code 0. Last output line: `{last}`."
+        return f"`{cmd}` failed with exit code {code}. The output says: `{last}`."
+
+    # ---- read / write / run -------------------------------------------------------------------------
+    def read_result(self, path: str) -> tuple[str, bool]:
+        r = self.rng.random()
+        if r < 0.08:
+            return f"Error: file not found: {path}", False
+        if r < 0.12:
+            return f"Error: permission denied: {path}", False
+        return self.content(), True
+
+    def conv_read(self) -> Conversation:
+        path = self.val("path")
+        b = ConversationBuilder().user(self.tmpl("read", path=path))
+        result, ok = self.read_result(path)
+        b.call("read_file", {"path": path}, result)
+        b.answer(self.read_answer(path, result) if ok else self.error_read_answer(path, result))
+        if ok:
+            self.maybe_followup(b, "fu_read_q", lambda q: self.read_followup(q, result))
+        return b.build()
+
+    def read_followup(self, question: str, content: str) -> str:
+        lines = content.splitlines() or [""]
+        if "line" in question.lower() and ("first" in question.lower()):
+            return f"The first line is `{lines[0]}`."
+        return f"It has {len(lines)} line{'s' * (len(lines) != 1)}."
+
+    def conv_write(self) -> Conversation:
+        path = self.val("path")
+        if self.rng.random() < 0.4:
+            content = self.val("line")
+            prompt = self.tmpl("write_inline", path=path, content=content)
+        else:
+            content = self.content()
+            prompt = self.tmpl("write_block", path=path, content=content)
+        b = ConversationBuilder().user(prompt)
+        if self.rng.random() < 0.06:
+            b.call("write_file", {"path": path, "content": content}, f"Error: permission denied: {path}")
+            b.answer(f"I couldn't write `{path}`: permission denied. Is the file read-only?")
+        else:
+            b.call("write_file", {"path": path, "content": content}, f"Wrote {len(content.encode())} bytes to {path}")
+            n = len(content.splitlines()) or 1
+            b.answer(f"Done: `{path}` now has {n} line{'s' * (n != 1)}.")
+            self.maybe_followup(b)
+        return b.build()
+
+    def conv_run(self, with_cwd: bool = False) -> Conversation:
+        cmd = self.val("cmd")
+        args = {"command": cmd}
+        if with_cwd:
+            cwd = self.val("cwd")
+            args["cwd"] = cwd
+            prompt = self.tmpl("run_cwd", cmd=cmd, cwd=cwd)
+        else:
+            prompt = self.tmpl("run", cmd=cmd)
+        code = 0 if self.rng.random() < 0.8 else self.pick([1, 2, 127])
+        output = self.command_output(cmd, code)
+        b = ConversationBuilder().user(prompt)
+        b.call("run_command", args, f"exit code: {code}\n{output}")
+        b.answer(self.run_answer(cmd, code, output))
+        self.maybe_followup(b, "fu_run_q", lambda q: self.run_followup(q, code))
+        return b.build()
+
+    def run_followup(self, question: str, code: int) -> str:
+        if "code" in question.lower():
+            return f"It returned exit code {code}."
+        return "Yes, it succeeded (exit code 0)." if code == 0 else f"No, it failed with exit code {code}."
+
+    # ---- terminals ----------------------------------------------------------------------------------
+    def bg_started(self, b: ConversationBuilder, cmd: str, prompt: str) -> str:
+        tid = self.val("tid")
+        b.user(prompt)
+        b.call("run_command", {"command": cmd, "background": True}, f"Started in the background. terminal_id: {tid}")
+        return tid
+
+    def running_output(self, cmd: str) -> str:
+        n = self.rng.randint(1, 40)
+        return self.pick([f"status: running\n{cmd.split()[0]}: listening on port {3000 + n}",
+                          f"status: running\nprogress: {n * 2}%", f"status: running\nprocessed {n} items"])
+
+    def conv_run_bg(self) -> Conversation:
+        cmd = self.val("bg_cmd")
+        b = ConversationBuilder()
+        tid = self.bg_started(b, cmd, self.tmpl("run_bg", cmd=cmd))
+        b.answer(f"`{cmd}` is running in the background as terminal `{tid}`.")
+        # follow-ups that refer back to "it": the id must come from the earlier tool result
+        steps = self.pick([["fu_get"], ["fu_get", "fu_kill"], ["fu_wait", "fu_release"], ["fu_kill", "fu_release"], []])
+        for step in steps:
+            b.user(self.tmpl(step))
+            self.terminal_step(b, step.removeprefix("fu_"), tid, cmd)
+        return b.build()
+
+    def terminal_step(self, b: ConversationBuilder, op: str, tid: str, cmd: str, answer: bool = True) -> None:
+        if op == "get":
+            out = self.running_output(cmd)
+            b.call("get_terminal_output", {"terminal_id": tid}, out)
+            if answer:
+                b.answer(f"`{tid}` is still running. Latest output: `{self.last_line(out)}`.")
+        elif op == "wait":
+            code = 0 if self.rng.random() < 0.8 else 1
+            out = self.command_output(cmd, code)
+            b.call("wait_for_terminal_exit", {"terminal_id": tid}, f"exit code: {code}\n{out}")
+            if answer:
+                b.answer(f"`{tid}` exited with code {code}. Last output line: `{self.last_line(out)}`.")
+        elif op == "kill":
+            b.call("kill_terminal", {"terminal_id": tid}, f"Killed terminal {tid}.")
+            if answer:
+                b.answer(f"Stopped `{tid}`.")
+        elif op == "release":
+            b.call("release_terminal", {"terminal_id": tid}, f"Released terminal {tid}.")
+            if answer:
+                b.answer(f"Released `{tid}`; its id is no longer valid.")
+
+    def conv_terminal(self, op: str) -> Conversation:
+        tid = self.val("tid")
+        key = {"get": "get_output"}.get(op, op)
+        b = ConversationBuilder().user(self.tmpl(key, tid=tid))
+        if self.rng.random() < 0.07:
+            tool = {"get": "get_terminal_output", "wait": "wait_for_terminal_exit"}.get(op, f"{op}_terminal")
+            b.call(tool, {"terminal_id": tid}, f"Error: unknown terminal_id: {tid}")
+            b.answer(f"There is no terminal `{tid}`: it may have been released already, or the id is mistyped.")
+        else:
+            self.terminal_step(b, op, tid, self.val("bg_cmd"))
+            self.maybe_followup(b)
+        return b.build()
+
+    # ---- multi-step ---------------------------------------------------------------------------------
+    def conv_copy(self) -> Conversation:
+        src, dst = self.two("path")
+        b = ConversationBuilder().user(self.tmpl("copy", src=src, dst=dst))
+        result, ok = self.read_result(src)
+        b.call("read_file", {"path": src}, result)
+        if not ok:
+            b.answer(self.error_read_answer(src, result) + f" I didn't create `{dst}`.")
+            return b.build()
+        b.call("write_file", {"path": dst, "content": result}, f"Wrote {len(result.encode())} bytes to {dst}")
+        b.answer(f"Copied `{src}` to `{dst}`.")
+        return b.build()
+
+    def conv_run_then_read(self) -> Conversation:
+        cmd = self.val("cmd")
+        path = self.val("path")
+        b = ConversationBuilder().user(self.tmpl("run_then_read", cmd=cmd, path=path))
+        code = 0 if self.rng.random() < 0.75 else 1
+        b.call("run_command", {"command": cmd}, f"exit code: {code}\n{self.command_output(cmd, code)}")
+        # the read happens whatever the exit code: the file may explain a failure
+        result, ok = self.read_result(path)
+        b.call("read_file", {"path": path}, result)
+        status = "succeeded" if code == 0 else f"failed with exit code {code}"
+        tail = self.read_answer(path, result) if ok else self.error_read_answer(path, result)
+        b.answer(f"`{cmd}` {status}. {tail}")
+        return b.build()
+
+    def conv_bg_wait(self) -> Conversation:
+        cmd = self.val("bg_cmd")
+        b = ConversationBuilder()
+        tid = self.bg_started(b, cmd, self.tmpl("bg_wait", cmd=cmd))
+        self.terminal_step(b, "wait", tid, cmd)
+        return b.build()
+
+    def conv_bg_check_release(self) -> Conversation:
+        cmd = self.val("bg_cmd")
+        b = ConversationBuilder()
+        tid = self.bg_started(b, cmd, self.tmpl("bg_check_release", cmd=cmd))
+        out = self.running_output(cmd)
+        b.call("get_terminal_output", {"terminal_id": tid}, out)
+        b.call("release_terminal", {"terminal_id": tid}, f"Released terminal {tid}.")
+        b.answer(f"`{cmd}` printed `{self.last_line(out)}` so far; I released `{tid}`.")
+        return b.build()
+
+    def conv_parallel(self) -> Conversation:
+        shape = self.pick(["read_two", "read_two", "read_and_run", "kill_two"])
+        b = ConversationBuilder()
+        if shape == "read_two":
+            a, c = self.two("path")
+            b.user(self.tmpl("read_two", a=a, b=c))
+            ids = b.calls(("read_file", {"path": a}), ("read_file", {"path": c}))
+            ra, rc = self.content(), self.content()
+            b.result(ids[0], ra).result(ids[1], rc)
+            b.answer(f"{self.read_answer(a, ra)} {self.read_answer(c, rc)}")
+        elif shape == "read_and_run":
+            path, cmd = self.val("path"), self.val("cmd")
+            b.user(self.tmpl("read_and_run", path=path, cmd=cmd))
+            ids = b.calls(("read_file", {"path": path}), ("run_command", {"command": cmd}))
+            content, out = self.content(), self.command_output(cmd, 0)
+            b.result(ids[0], content).result(ids[1], f"exit code: 0\n{out}")
+            b.answer(f"{self.read_answer(path, content)} {self.run_answer(cmd, 0, out)}")
+        else:
+            t1, t2 = self.two("tid")
+            b.user(self.tmpl("kill_two", t1=t1, t2=t2))
+            ids = b.calls(("kill_terminal", {"terminal_id": t1}), ("kill_terminal", {"terminal_id": t2}))
+            b.result(ids[0], f"Killed terminal {t1}.").result(ids[1], f"Killed terminal {t2}.")
+            b.answer(f"Stopped `{t1}` and `{t2}`.")
+        return b.build()
+
+    # ---- no-call ------------------------------------------------------------------------------------
+    def qa_turn(self, b: ConversationBuilder) -> None:
+        q, a = self.pick(T.QA[self.kind])
+        prefix = self.pick(self.t["qa_prefix"])
+        if prefix:
+            q = prefix + q[0].lower() + q[1:]
+        b.user(q).answer(a)
+
+    def conv_qa(self) -> Conversation:
+        b = ConversationBuilder()
+        if self.rng.random() < 0.2:
+            b.user(self.pick(T.GREETINGS[self.kind])).answer(self.pick(T.GREETING_REPLIES))
+        self.qa_turn(b)
+        r = self.rng.random()
+        if r < 0.2:
+            self.qa_turn(b)
+        elif r < 0.35:
+            b.user(self.pick(T.THANKS[self.kind])).answer(self.pick(T.THANKS_REPLIES))
+        return b.build()
+
+    def conv_greet(self) -> Conversation:
+        b = ConversationBuilder().user(self.pick(T.GREETINGS[self.kind])).answer(self.pick(T.GREETING_REPLIES))
+        if self.rng.random() < 0.5:
+            self.qa_turn(b)
+        return b.build()
+
+    def conv_thanks(self) -> Conversation:
+        b = ConversationBuilder()
+        self.qa_turn(b)
+        b.user(self.pick(T.THANKS[self.kind])).answer(self.pick(T.THANKS_REPLIES))
+        return b.build()
+
+    def maybe_followup(self, b: ConversationBuilder, question_key: str | None = None,
+                       answer: Callable[[str], str] | None = None) -> None:
+        """Sometimes a second user turn: thanks, a question answered from context, or a new request."""
+        r = self.rng.random()
+        if r < 0.12:
+            b.user(self.pick(T.THANKS[self.kind])).answer(self.pick(T.THANKS_REPLIES))
+        elif r < 0.22 and question_key and answer:
+            q = self.tmpl(question_key)
+            b.user(q).answer(answer(q))
+        elif r < 0.30:
+            nxt = self.conv_read() if self.rng.random() < 0.5 else self.conv_run()
+            # renumber the appended call ids so they stay unique within this conversation
+            for m in nxt["messages"]:
+                if m["role"] == "user":
+                    b.user(m["content"])
+                elif m["role"] == "assistant" and m.get("tool_calls"):
+                    ids = b.calls(*[(c["name"], c["arguments"]) for c in calls_of(m)])
+                    mapping = dict(zip([c["id"] for c in m["tool_calls"]], ids, strict=True))
+                elif m["role"] == "tool":
+                    b.result(mapping[m["tool_call_id"]], m["content"])
+                else:
+                    b.answer(m["content"])
+
+    def conversation(self, kind: str) -> Conversation:
+        table: dict[str, Callable[[], Conversation]] = {
+            "read": self.conv_read, "write": self.conv_write, "run": self.conv_run,
+            "run_cwd": lambda: self.conv_run(with_cwd=True), "run_bg": self.conv_run_bg,
+            "get_output": lambda: self.conv_terminal("get"), "wait": lambda: self.conv_terminal("wait"),
+            "kill": lambda: self.conv_terminal("kill"), "release": lambda: self.conv_terminal("release"),
+            "copy": self.conv_copy, "run_then_read": self.conv_run_then_read, "bg_wait": self.conv_bg_wait,
+            "bg_check_release": self.conv_bg_check_release, "parallel": self.conv_parallel,
+            "qa": self.conv_qa, "greet": self.conv_greet, "thanks": self.conv_thanks,
+        }
+        return table[kind]()
+
+
+def _key(conv: Conversation) -> str:
+    return json.dumps(conv["messages"], sort_keys=True, ensure_ascii=False)
+
+
+def generate_tagged(kind: str, n: int, seed: int = 0, weights: dict[str, float] | None = None) -> list[tuple[str, Conversation]]:
+    """``n`` unique (conversation kind, conversation) pairs; duplicates are redrawn."""
+    rng = random.Random(f"punie:{kind}:{seed}")
+    gen = _Gen(kind, rng)
+    weights = weights or WEIGHTS
+    names = list(weights)
+    cum = list(weights.values())
+    out: list[tuple[str, Conversation]] = []
+    seen: set[str] = set()
+    attempts = 0
+    while len(out) < n:
+        ck = rng.choices(names, cum)[0]
+        conv = gen.conversation(ck)
+        key = _key(conv)
+        attempts += 1
+        if key in seen and attempts < n * 20:
+            continue
+        seen.add(key)
+        out.append((ck, conv))
+    return out
+
+
+def generate_split(kind: str, n: int, seed: int = 0, weights: dict[str, float] | None = None) -> list[Conversation]:
+    """``n`` conversations from the ``"train"`` or ``"heldout"`` templates and values."""
+    return [conv for _, conv in generate_tagged(kind, n, seed, weights)]
+
+
+def generate_dataset(seed: int = 0, size: int = DEFAULT_SIZE, *, heldout_size: int | None = None) -> TrainingDataset:
+    """``size`` train conversations; valid and test (each ``heldout_size``, default size/10, at least 50)
+    from the held-out templates and values."""
+    h = heldout_size if heldout_size is not None else max(50, size // 10)
+    return TrainingDataset(
+        train=generate_split("train", size, seed),
+        valid=generate_split("heldout", h, seed * 2 + 1),
+        test=generate_split("heldout", h, seed * 2 + 2),
+    )
+
+
+# ---- the held-out eval suite ------------------------------------------------------------------------
+
+SUITE_NAME = "punie-tools"
+SUITE_SIZE = 300
+# Seeds used for the suite are far from the dataset's valid/test seeds.
+_SUITE_SEED_OFFSET = 10_000
+
+
+def _subkind(ck: str, calls: list[dict[str, Any]], step: int, after_tool: bool, last_user: str) -> str:
+    if not calls:
+        if after_tool:
+            return "answer_after_result"
+        return "chat" if ck in NO_CALL_KINDS else "answer_followup"
+    if len(calls) > 1:
+        return "parallel"
+    if step > 0:
+        return "multi_step"
+    return calls[0]["name"]
+
+
+def heldout_suite_cases(n: int = SUITE_SIZE, seed: int = 0, *, call_share: float = 0.62) -> list[dict[str, Any]]:
+    """Eval cases in the suite format, only from held-out templates and values.
+
+    Every assistant turn of a held-out conversation is a candidate case (its history → its calls);
+    cases are drawn round-robin across sub-kinds (each tool, parallel, multi-step, chat, answers after
+    a tool result) so all behaviours are covered.
+    """
+    tagged = generate_tagged("heldout", max(4 * n, 400), seed + _SUITE_SEED_OFFSET)
+    rng = random.Random(f"punie:suite:{seed}")
+    buckets: dict[str, list[dict[str, Any]]] = {}
+    seen: set[str] = set()
+    for ck, conv in tagged:
+        msgs = conv["messages"]
+        step = 0
+        for i, m in enumerate(msgs):
+            if m["role"] == "user":
+                step = 0
+            if m["role"] != "assistant":
+                continue
+            history = msgs[:i]
+            key = json.dumps(history, sort_keys=True, ensure_ascii=False)
+            calls = calls_of(m)
+            if key not in seen:
+                seen.add(key)
+                last_user = next(x["content"] for x in reversed(history) if x["role"] == "user")
+                sub = _subkind(ck, calls, step, history[-1]["role"] == "tool", last_user)
+                buckets.setdefault(sub, []).append(
+                    {"messages": _suite_messages(history), "expected_calls": calls}
+                )
+            if calls:
+                step += 1
+    n_call = round(n * call_share)
+    call_kinds = sorted(k for k in buckets if buckets[k][0]["expected_calls"])
+    nocall_kinds = sorted(k for k in buckets if not buckets[k][0]["expected_calls"])
+    cases = _round_robin(buckets, call_kinds, n_call, rng) + _round_robin(buckets, nocall_kinds, n - n_call, rng)
+    out = []
+    counters: dict[str, int] = {}
+    for sub, case in cases:
+        counters[sub] = counters.get(sub, 0) + 1
+        out.append({
+            "id": f"{sub}-{counters[sub]:03d}",
+            "category": "tool_call" if case["expected_calls"] else "no_call",
+            "messages": case["messages"],
+            "expected_calls": case["expected_calls"],
+        })
+    return out
+
+
+def _round_robin(buckets: dict[str, list[dict]], kinds: list[str], n: int, rng: random.Random) -> list[tuple[str, dict]]:
+    queues = {k: rng.sample(buckets[k], len(buckets[k])) for k in kinds}
+    out: list[tuple[str, dict]] = []
+    while len(out) < n and any(queues.values()):
+        for k in kinds:
+            if queues[k] and len(out) < n:
+                out.append((k, queues[k].pop()))
+    return out
+
+
+def _suite_messages(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """History in OpenAI wire form (arguments as JSON strings), as a suite line stores it."""
+    from punie.data.dataset import to_canonical
+
+    return to_canonical({"messages": history})["messages"]
+
+
+def write_suite(path: Any, n: int = SUITE_SIZE, seed: int = 0) -> int:
+    from pathlib import Path
+
+    from punie.paths import atomic_write_text
+
+    cases = heldout_suite_cases(n, seed)
+    atomic_write_text(Path(path), "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in cases))
+    return len(cases)
