@@ -207,6 +207,9 @@ async def chat_completions(request: Request) -> Response:
         gen = await engine.generate(adapter, plan.request)
     except Overloaded as exc:
         raise APIError(503, f"server busy: {exc}; retry later", type="server_error", code="overloaded") from exc
+    except Exception as exc:  # answered here: an unhandled exception would also drop the connection
+        log.exception("generation failed")
+        raise APIError(500, f"generation failed: {type(exc).__name__}: {exc}", type="server_error") from exc
     reply = read_reply(gen.text, plan, gen.finish_reason)
     return JSONResponse(completion_body(completion_id, req.model, gen, reply))
 

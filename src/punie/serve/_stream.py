@@ -9,9 +9,27 @@ non-streaming request returns.
 
 from __future__ import annotations
 
-# Openings of call markup in the formats the parser family reads; the canonical one comes first.
-CALL_MARKERS = ("<tool_call>", "<function=", "<function_call>", "<|python_tag|>", "[TOOL_CALLS]", "```")
-# A reply whose first character is one of these may be a bare-JSON call: hold it all.
+from functools import lru_cache
+
+
+@lru_cache(maxsize=1)
+def call_markers() -> tuple[str, ...]:
+    """Openings of call markup in every registered format, plus "{" (a JSON call can start mid-text).
+
+    Generic triggers ('(' for pythonic, '"name"' inside JSON) are left out: '(' is everywhere in prose
+    and code, and '"name"' only occurs after a '{' that is already held.
+    """
+    from punie.toolcalls.registry import FORMATS, get_format
+
+    found = {"<tool_call>", "{"}
+    for name in FORMATS:
+        for t in getattr(get_format(name), "TRIGGERS", ()):
+            if t.startswith(("<", "[", "`", "functools")):
+                found.add(t)
+    return tuple(sorted(found))
+
+
+# A reply whose first character is one of these may be a bare JSON or pythonic call list: hold it all.
 JSON_OPENERS = ("{", "[")
 
 
@@ -19,7 +37,7 @@ class StreamSplitter:
     def __init__(self, *, watch_calls: bool, stop: list[str] | None = None) -> None:
         self.watch_calls = watch_calls
         self.stop = [s for s in stop or [] if s]
-        self.markers = CALL_MARKERS if watch_calls else ()
+        self.markers = call_markers() if watch_calls else ()
         self.text = ""  # everything received (cut at a stop string)
         self.sent = 0  # text[start:sent] has been sent as content
         self.start: int | None = None  # index of the first non-space character
