@@ -248,9 +248,7 @@ class InProcessBackend:
                     t = int(toks[j])
                     produced[k].append(t)
                     emitted.append((k, t))
-                    if t in self.stop_ids:
-                        self._finish_reasons[k] = "stop"
-                    elif texts_need_stop[k] and self._hit_stop(produced[k], batch[k].request.stop):
+                    if t in self.stop_ids or texts_need_stop[k] and self._hit_stop(produced[k], batch[k].request.stop):
                         self._finish_reasons[k] = "stop"
                     elif len(produced[k]) >= max_new[k]:
                         self._finish_reasons[k] = "length"

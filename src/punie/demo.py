@@ -1,0 +1,233 @@
+"""`punie demo`: the main job, end to end, offline, on the embedded default model.
+
+generate + validate data → leakage check → baseline eval → LoRA training → adapter eval →
+comparison report with the verdict → runs registry → a summary on the terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from punie.models.registry import DEFAULT_MODEL
+
+MARKER = ".punie-demo"
+DEFAULT_SUITES = ("punie-tools", "reasoning", "code")
+
+
+def _console():  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    return Console(stderr=False, highlight=False)
+
+
+def _prepare_out(out: Path) -> None:
+    from punie.errors import ConfigError
+
+    if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
+        raise ConfigError(f"{out} exists and is not a punie demo folder; choose another --out", location="--out")
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    (out / MARKER).write_text("punie demo output; safe to delete\n", encoding="utf-8")
+
+
+def _save_report(report: dict[str, Any], folder: Path, curves: list[dict[str, Any]] | None = None) -> Path:
+    from punie.eval.report import render_report_html
+    from punie.paths import atomic_write_text
+
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(folder / "report.json", json.dumps(report, ensure_ascii=False, indent=1))
+    atomic_write_text(folder / "report.html", render_report_html(report, curves))
+    return folder / "report.html"
+
+
+def _record_eval(report: dict[str, Any], html: Path) -> Any:
+    from punie.eval.runner import headline_scores
+    from punie.runs import record_run
+
+    return record_run(
+        "eval",
+        report["model"],
+        adapter=report.get("adapter"),
+        config={"suites": report["suites"], "source": "demo", **report.get("settings", {})},
+        scores=headline_scores(report),
+        report_path=str(html.resolve()),
+        duration_s=report.get("duration_s"),
+    )
+
+
+def _fmt(block: dict[str, Any] | None) -> str:
+    if not block or block.get("accuracy") is None:
+        return "—"
+    lo, hi = block.get("ci95") or (None, None)
+    ci = f" [{100 * lo:.0f}–{100 * hi:.0f}]" if lo is not None else ""
+    return f"{100 * block['accuracy']:.1f}%{ci} (n={block['n']})"
+
+
+def _summary(console: Any, base: dict[str, Any], cand: dict[str, Any], comparison: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title="baseline → adapter (accuracy [95% interval]; p = McNemar exact, paired)")
+    for col in ("category", "baseline", "adapter", "Δ", "p"):
+        table.add_column(col, justify="left" if col == "category" else "right")
+    rows: list[tuple[str, Any, Any]] = [(c, base["categories"].get(c), cand["categories"].get(c)) for c in cand["categories"]]
+    if cand.get("tool_calling"):
+        rows.append(("tool calling (all)", base.get("tool_calling"), cand.get("tool_calling")))
+    rows.append(("overall", base["overall"], cand["overall"]))
+    paired = {r["category"]: r["values"][1].get("paired") if r["values"][1] else None for r in comparison["rows"]}
+    for name, b, c in rows:
+        delta = (
+            f"{100 * (c['accuracy'] - b['accuracy']):+.1f} pt"
+            if b and c and b.get("accuracy") is not None and c.get("accuracy") is not None
+            else "—"
+        )
+        p = paired.get(name)
+        table.add_row(name, _fmt(b), _fmt(c), delta, f"{p['p_value']:.2g}" if p and p.get("n_shared") else "—")
+    console.print(table)
+    tc = cand.get("tool_calling") or {}
+    console.print(
+        f"adapter: strict parse {100 * (tc.get('strict_parse_rate') or 0):.1f}%, no-call accuracy "
+        f"{100 * (tc.get('no_call_accuracy') or 0):.1f}%, false-call rate {100 * (tc.get('false_call_rate') or 0):.1f}%"
+    )
+    console.print("formats (baseline): " + ", ".join(f"{k} {v}" for k, v in base.get("format_histogram", {}).items()))
+    console.print("formats (adapter):  " + ", ".join(f"{k} {v}" for k, v in cand.get("format_histogram", {}).items()))
+
+
+def demo_cmd(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (replaced if it holds an earlier demo).")] = Path(
+        "punie-demo"
+    ),
+    model: Annotated[str, typer.Option("--model", "-m", help="Base model (alias, HF folder, .gguf).")] = DEFAULT_MODEL,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Training config file (TOML/YAML); default: the shipped one.")
+    ] = None,
+    size: Annotated[int | None, typer.Option("--size", min=10, help="Training conversations to generate.")] = None,
+    iters: Annotated[int | None, typer.Option("--iters", min=1, help="Override the training steps.")] = None,
+    suite: Annotated[
+        list[str] | None, typer.Option("--suite", "-s", help="Eval suites (default: punie-tools, reasoning, code).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Evaluate only the first N cases per suite.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for data and training.")] = 0,
+    batch_size: Annotated[int, typer.Option("--eval-batch-size", min=1, help="Generation batch size.")] = 48,
+) -> None:
+    """The main job: data → baseline eval → LoRA training → adapter eval → comparison report + verdict."""
+    from punie.backends.inprocess import InProcessBackend
+    from punie.data import check_leakage, generate_dataset, validate_dataset, write_dataset
+    from punie.errors import DatasetError
+    from punie.eval.compare import compare_reports, verdict
+    from punie.eval.report import read_metrics_jsonl, write_comparison_html
+    from punie.eval.runner import run_eval
+    from punie.eval.suites import load_suite
+    from punie.models.loading import attach_adapters, load_model, resolve_model
+    from punie.train import default_config, load_config, train
+
+    console = _console()
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def step(name: str, t0: float) -> None:
+        timings[name] = time.perf_counter() - t0
+        console.print(f"[dim]  {name}: {timings[name]:.1f}s[/dim]")
+
+    out = out.resolve()
+    suites = [load_suite(s) for s in (suite or DEFAULT_SUITES)]  # bad names fail before any work
+    cfg = load_config(config) if config else default_config()
+    overrides: dict[str, Any] = {"model": model, "data": str(out / "data"), "output": str(out / "adapter"), "seed": seed}
+    if iters:
+        overrides["iters"] = iters
+    cfg = cfg.replace(**overrides).validate()
+    _prepare_out(out)
+
+    t0 = time.perf_counter()
+    resolve_model(model)  # first use converts the GGUF (cold start, timed separately)
+    step("model ready (conversion on first run)", t0)
+    cold = timings["model ready (conversion on first run)"]
+
+    console.rule("[bold]1/5 data")
+    t0 = time.perf_counter()
+    ds = generate_dataset(seed=seed, **({"size": size} if size else {}))
+    write_dataset(ds, out / "data")
+    report = validate_dataset(out / "data")
+    console.print(
+        f"generated {len(ds.train)} train / {len(ds.valid)} valid / {len(ds.test)} test conversations; "
+        f"validation: {len(report.errors)} errors, {len(report.warnings)} warnings"
+    )
+    if report.errors:
+        first = report.errors[0]
+        raise DatasetError(f"generated data failed validation: {first}", location=str(out / "data"))
+    tool_suite = next((s for s in suites if s.name == "punie-tools"), None)
+    if tool_suite is not None:
+        leak = check_leakage(ds.train, tool_suite.cases)
+        console.print(f"leakage vs punie-tools: {leak.summary() if hasattr(leak, 'summary') else leak}")
+    step("data", t0)
+
+    console.rule("[bold]2/5 baseline eval")
+    t0 = time.perf_counter()
+    base_model, tok = load_model(model)
+    backend = InProcessBackend(base_model, tok, batch_size=batch_size, model_name=model)
+    base_report = run_eval(backend, suites, model_name=model, limit=limit)
+    base_html = _save_report(base_report, out / "baseline")
+    base_run = _record_eval(base_report, base_html)
+    step("baseline eval", t0)
+
+    console.rule("[bold]3/5 LoRA training")
+    t0 = time.perf_counter()
+    result = train(cfg)
+    step("training", t0)
+
+    console.rule("[bold]4/5 adapter eval")
+    t0 = time.perf_counter()
+    adapter_dir = result.best_dir or result.last_dir
+    peft_model = attach_adapters(base_model, {"default": adapter_dir})
+    peft_model.eval()
+    backend = InProcessBackend(peft_model, tok, batch_size=batch_size, model_name=model, adapter=str(adapter_dir))
+    cand_report = run_eval(backend, suites, model_name=model, adapter=str(adapter_dir), limit=limit)
+    cand_report["verdict"] = verdict(base_report, cand_report).to_dict()
+    metrics_path = Path(result.output_dir) / "metrics.jsonl"
+    curves = read_metrics_jsonl(metrics_path) if metrics_path.is_file() else None
+    cand_html = _save_report(cand_report, out / "adapter_eval", curves)
+    cand_run = _record_eval(cand_report, cand_html)
+    step("adapter eval", t0)
+
+    console.rule("[bold]5/5 report")
+    comparison = compare_reports([base_report, cand_report])
+    comparison["training_curves"] = curves
+    cmp_html = write_comparison_html(comparison, out / "comparison.html")
+    v = verdict(base_report, cand_report)
+    total = time.perf_counter() - t_start
+    summary = {
+        "baseline_report": str(base_html),
+        "adapter_report": str(cand_html),
+        "comparison": str(cmp_html),
+        "adapter": str(adapter_dir),
+        "runs": {"baseline": base_run, "adapter": cand_run, "train": getattr(result, "run_id", None)},
+        "verdict": v.to_dict(),
+        "timings_s": {k: round(x, 1) for k, x in timings.items()},
+        "total_s": round(total, 1),
+        "total_without_conversion_s": round(total - cold, 1),
+        "train": {
+            "steps": result.steps,
+            "stop_reason": result.stop_reason,
+            "best_step": result.best_step,
+            "best_metric": result.best_metric,
+            "examples_per_s": result.examples_per_s,
+        },
+        "tool_calling": {"baseline": base_report.get("tool_calling"), "adapter": cand_report.get("tool_calling")},
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
+
+    _summary(console, base_report, cand_report, comparison)
+    console.print(v.summary(), markup=False)
+    console.print(
+        f"total {total / 60:.1f} min ({total - cold:.0f}s without the one-time model conversion); "
+        + ", ".join(f"{k} {x:.0f}s" for k, x in timings.items()),
+        markup=False,
+    )
+    console.print(f"comparison report: {cmp_html}", markup=False)
+    console.print(f"adapter: {adapter_dir}   registry: punie runs list", markup=False)
