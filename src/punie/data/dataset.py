@@ -43,6 +43,11 @@ class TrainingDataset:
     def __len__(self) -> int:
         return len(self.train) + len(self.valid) + len(self.test)
 
+    def __iter__(self) -> Iterator[Conversation]:
+        """All conversations, train then valid then test."""
+        for convs in (self.train, self.valid, self.test):
+            yield from convs
+
 
 class LineIssue(Exception):
     """A problem inside one line that ``validate`` reports and ``read_jsonl`` raises."""
@@ -144,15 +149,19 @@ def _tool_calls(raw: Any, location: str, index: int, issues: list[LineIssue], co
         name = fn.get("name")
         if not isinstance(name, str):
             raise _type_error(location, f"message {index}: tool call name", "a string", name)
+        bad = False
         try:
             args = parse_arguments(fn.get("arguments"))
         except ValueError as exc:
             issues.append(LineIssue(f"tool call {name!r}: {exc}", index))
-            args = {}
+            args, bad = {}, True
         counter[0] += 1
         cid = call.get("id")
         cid = cid if isinstance(cid, str) and cid else f"call_{counter[0]}"
-        calls.append({"id": cid, "type": "function", "function": {"name": name, "arguments": args}})
+        out = {"id": cid, "type": "function", "function": {"name": name, "arguments": args}}
+        if bad:
+            out["invalid_arguments"] = True  # already reported; the schema check skips it
+        calls.append(out)
     return calls
 
 
@@ -328,7 +337,7 @@ def read_dataset(path: str | Path) -> TrainingDataset:
     ds = TrainingDataset()
     for split, file in files.items():
         setattr(ds, split, list(read_jsonl(file, split=split)))
-    if not ds.train:
+    if not ds.train and Path(path).is_dir():
         raise DatasetError("the train split has no examples", location=str(files["train"]))
     return ds
 

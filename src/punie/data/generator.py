@@ -402,11 +402,8 @@ def generate_dataset(seed: int = 0, size: int = DEFAULT_SIZE, *, heldout_size: i
     """``size`` train conversations; valid and test (each ``heldout_size``, default size/10, at least 50)
     from the held-out templates and values."""
     h = heldout_size if heldout_size is not None else max(50, size // 10)
-    return TrainingDataset(
-        train=generate_split("train", size, seed),
-        valid=generate_split("heldout", h, seed * 2 + 1),
-        test=generate_split("heldout", h, seed * 2 + 2),
-    )
+    heldout = generate_split("heldout", 2 * h, seed)  # one draw, so valid and test share no example
+    return TrainingDataset(train=generate_split("train", size, seed), valid=heldout[:h], test=heldout[h:])
 
 
 # ---- the held-out eval suite ------------------------------------------------------------------------

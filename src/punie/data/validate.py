@@ -39,6 +39,14 @@ class Issue:
         msg = f"message {self.message_index}: " if self.message_index is not None else ""
         return f"{where}: {msg}{self.text}"
 
+    @property
+    def location(self) -> str:
+        return self.file + (f":{self.line}" if self.line is not None else "")
+
+    @property
+    def message(self) -> str:
+        return (f"message {self.message_index}: " if self.message_index is not None else "") + self.text
+
     def to_dict(self) -> dict[str, Any]:
         return {"file": self.file, "line": self.line, "message_index": self.message_index,
                 "text": self.text, "severity": self.severity}
@@ -112,7 +120,9 @@ def check_conversation(conv: Conversation, validators: dict[str, Draft202012Vali
             for call in calls:
                 fn = call["function"]
                 name, args = fn["name"], fn["arguments"]
-                if name not in validators:
+                if call.get("invalid_arguments"):
+                    pass
+                elif name not in validators:
                     problems.append((i, f"call to tool {name!r}, which is not in the tools offered"))
                 else:
                     v = validators[name]
@@ -137,9 +147,9 @@ def check_conversation(conv: Conversation, validators: dict[str, Draft202012Vali
             pending = {}
     if pending:
         problems.append((pending[next(iter(pending))][0], _unanswered(pending)))
-    if msgs[-1]["role"] != "assistant":
+    if msgs[-1]["role"] != "assistant" and msgs[-1]["role"] in ROLES:
         problems.append((last, f"conversation ends with a {msgs[-1]['role']} turn, not an assistant turn"))
-    return problems
+    return sorted(problems, key=lambda p: -1 if p[0] is None else p[0])
 
 
 def _unanswered(pending: dict[str, tuple[int, str]]) -> str:
