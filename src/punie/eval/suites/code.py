@@ -109,7 +109,7 @@ def extract_code(text: str, entry_point: str, prompt: str) -> str:
     elif plain:
         code = plain[0]
     else:
-        m = _CODE_START.search(text)
+        m = re.search(rf"\bdef\s+{re.escape(entry_point)}\s*\(", text) or _CODE_START.search(text)
         code = text[m.start():] if m else text
         lines = code.splitlines()
         while lines and not _compiles("\n".join(lines)):  # drop trailing prose
