@@ -186,7 +186,7 @@ def _malformed(i: int) -> tuple[str, bytes, dict[str, str]]:
 
 
 def test_200_concurrent_requests_a_quarter_malformed() -> None:
-    backend = FakeBackend(adapters=["alpha"], delay=0.01)
+    backend = FakeBackend(adapters=["alpha"])
     app = create_app(backend, model_name="base", adapters={"alpha": "/a"},
                      limits=ServeLimits(max_body_bytes=200_000, max_tokens_limit=256))
     rng = random.Random(7)

@@ -128,11 +128,11 @@ _calls = st.lists(
 
 @settings(max_examples=150, deadline=None)
 @given(before=st.lists(_pieces, max_size=6), calls=_calls, after=st.lists(_pieces, max_size=3),
-       cuts=st.lists(st.integers(1, 7), min_size=1, max_size=40), use_stop=st.booleans())
-def test_streamed_content_equals_non_streamed(before, calls, after, cuts, use_stop) -> None:  # type: ignore[no-untyped-def]
+       cuts=st.lists(st.integers(1, 7), min_size=1, max_size=40), use_stop=st.booleans(), tools=st.booleans())
+def test_streamed_content_equals_non_streamed(before, calls, after, cuts, use_stop, tools) -> None:  # type: ignore[no-untyped-def]
     text = "".join(before) + (("\n" + render_calls(calls) + "\n") if calls else "") + "".join(after)
-    plan = _plan(stop=["END"] if use_stop else None)
-    splitter = StreamSplitter(watch_calls=True, stop=plan.request.stop)
+    plan = _plan(stop=["END"] if use_stop else None, tools=tools)
+    splitter = StreamSplitter(watch_calls=plan.parse_calls, stop=plan.request.stop)
     sent, pos, k = "", 0, 0
     while pos < len(text) and not splitter.stopped:
         step = cuts[k % len(cuts)]
@@ -142,7 +142,7 @@ def test_streamed_content_equals_non_streamed(before, calls, after, cuts, use_st
     expected = read_reply(text, plan, "stop")
     assert sent + splitter.finish(final.content) == (expected.content or "")
     assert [c["function"] for c in final.tool_calls] == [c["function"] for c in expected.tool_calls]
-    assert "<tool_call>" not in sent
+    assert "<tool_call>" not in sent or not tools
 
 
 def test_plain_text_streams_before_the_end() -> None:

@@ -59,7 +59,8 @@ class StreamSplitter:
                 self.text = self.text[:i]
                 self.stopped = True
         if self.start is None:
-            stripped = self.text.lstrip()
+            # with calls watched, the parser strips the content, so leading space is never sent
+            stripped = self.text.lstrip() if self.watch_calls else self.text
             if not stripped:
                 return ""
             self.start = self.sent = len(self.text) - len(stripped)
@@ -75,7 +76,9 @@ class StreamSplitter:
                 limit = min(limit, i)
         if not self.held:
             limit = len(self.text) - self._partial_tail(self.text)
-        safe = self.text[self.sent : limit].rstrip()  # trailing space waits: it may precede markup
+        safe = self.text[self.sent : limit]
+        if self.watch_calls:
+            safe = safe.rstrip()  # trailing space waits: it may precede markup (and is stripped then)
         self.sent += len(safe)
         return safe
 
