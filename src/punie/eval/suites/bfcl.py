@@ -482,12 +482,21 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _expected_calls(possible: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-    """First listed option per parameter (omittable ones left out), for display."""
+def _first_option(value: Any) -> Any:
+    """A concrete value from a possible answer: dict answers nest ``{key: [options]}`` themselves."""
+    if isinstance(value, dict):
+        return {k: _first_option(opts[0]) for k, opts in value.items() if isinstance(opts, list) and opts and opts[0] != ""}
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        return [_first_option(v) for v in value]
+    return value
+
+
+def expected_calls(possible: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """One correct call list: the first listed option per parameter (omittable ones left out)."""
     out = []
     for answer in possible or []:
         name, params = next(iter(answer.items()))
-        args = {p: opts[0] for p, opts in params.items() if opts and opts[0] != ""}
+        args = {p: _first_option(opts[0]) for p, opts in params.items() if opts and opts[0] != ""}
         out.append({"name": name, "arguments": args})
     return out
 
@@ -507,7 +516,7 @@ def evaluate(cases: list[dict[str, Any]], backend: Any, *, progress: Callable[[i
                 "category": case["category"],
                 "correct": reason is None,
                 "calls": _jsonable(calls),
-                "expected_calls": _expected_calls(case.get("possible_answer")),
+                "expected_calls": expected_calls(case.get("possible_answer")),
                 "possible_answer": case.get("possible_answer"),
                 "raw": text,
                 "format": fmt,
@@ -528,6 +537,7 @@ __all__ = [
     "check_call",
     "data_dir",
     "decode_pythonic",
+    "expected_calls",
     "evaluate",
     "judge",
     "load_cases",
