@@ -172,9 +172,9 @@ def check_messages(messages: list[Message]) -> None:
                     f"{where}: a 'tool' message must follow an assistant message with tool_calls",
                     param=f"{where}.role",
                 )
-            if not m.tool_call_id:
-                raise APIError(400, f"{where}.tool_call_id: required for role 'tool'", param=f"{where}.tool_call_id")
-            if open_ids and m.tool_call_id not in open_ids:
+            # a missing tool_call_id is tolerated (small clients omit it; the prompt doesn't need it),
+            # but one that names no call of the preceding assistant turn is a client bug
+            if m.tool_call_id and open_ids and m.tool_call_id not in open_ids:
                 raise APIError(
                     400,
                     f"{where}.tool_call_id: {m.tool_call_id!r} answers no call of the preceding assistant message",
