@@ -89,14 +89,16 @@ def _parse(text: str, tools: list[dict[str, Any]] | None, format: str | None) ->
         got = get_format(format).parse(text, tools)
         return got if got is not None else ParseResult(content=text.strip())
     claimed: ParseResult | None = None
-    for name in FORMATS:
-        mod = get_format(name)
-        if claimed is not None and mod.GENERIC:
+    for parse_fn, triggers, generic in _table():
+        if claimed is not None and generic:
             break
         # a cheap substring check before any regex or JSON work: most formats are absent
-        if not any(t in text for t in mod.TRIGGERS):
+        for t in triggers:
+            if t in text:
+                break
+        else:
             continue
-        got = mod.parse(text, tools)
+        got = parse_fn(text, tools)
         if got is None:
             continue
         if got.calls:
@@ -104,3 +106,14 @@ def _parse(text: str, tools: list[dict[str, Any]] | None, format: str | None) ->
         if claimed is None:
             claimed = got
     return claimed if claimed is not None else ParseResult(content=text.strip())
+
+
+_TABLE: list[tuple[Any, tuple[str, ...], bool]] | None = None
+
+
+def _table() -> list[tuple[Any, tuple[str, ...], bool]]:
+    """(parse, triggers, generic) per format in try order; built once, at the first auto-detecting parse."""
+    global _TABLE
+    if _TABLE is None:  # built whole, then assigned: safe if two threads race here
+        _TABLE = [(m.parse, m.TRIGGERS, m.GENERIC) for m in map(get_format, FORMATS)]
+    return _TABLE

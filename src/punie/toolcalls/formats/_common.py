@@ -157,11 +157,22 @@ def read_json_values(
 # --- calls ---
 
 
+_DEFAULT_TOOLS: list[Any] | None = None
+
+
+def _default_tools() -> list[Any]:
+    # one shared read-only copy: default_tools() deep-copies, which dominated parse time
+    global _DEFAULT_TOOLS
+    if _DEFAULT_TOOLS is None:
+        from punie.toolcalls.specs import default_tools
+
+        _DEFAULT_TOOLS = default_tools()
+    return _DEFAULT_TOOLS
+
+
 def tool_names(tools: list[Any] | None) -> set[str]:
     if tools is None:
-        from punie.toolcalls.specs import TOOL_NAMES
-
-        return set(TOOL_NAMES)
+        tools = _default_tools()
     names = set()
     for spec in tools:
         if isinstance(spec, dict):
@@ -174,9 +185,7 @@ def tool_names(tools: list[Any] | None) -> set[str]:
 def param_schemas(tools: list[Any] | None, name: str) -> dict[str, Any]:
     """The ``properties`` of tool ``name`` (empty when unknown)."""
     if tools is None:
-        from punie.toolcalls.specs import default_tools
-
-        tools = default_tools()
+        tools = _default_tools()
     for spec in tools:
         if not isinstance(spec, dict):
             continue
