@@ -10,8 +10,8 @@ TOOL_CALL_END = "</tool_call>"
 
 
 def render_call(call: dict[str, Any]) -> str:
-    # ensure_ascii=True escapes "<" nowhere, but "</tool_call>" inside a string can't end the block
-    # because parsers match JSON objects first and only then look for the closing tag.
+    # "</tool_call>" inside a string value can't end the block: the hermes parser reads the JSON value
+    # first and only then looks for the closing tag (property-tested in tests/toolcalls).
     payload = json.dumps({"name": call["name"], "arguments": call.get("arguments") or {}}, ensure_ascii=False)
     return f"{TOOL_CALL_START}\n{payload}\n{TOOL_CALL_END}"
 

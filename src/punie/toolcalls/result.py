@@ -14,7 +14,9 @@ NO_CALL_FORMAT = "none"
 class ParseResult:
     calls: list[dict[str, Any]] = field(default_factory=list)  # [{"name": str, "arguments": dict}]
     content: str = ""  # the text with call markup removed
-    format: str = NO_CALL_FORMAT  # registry name of the format that matched, "none" when no call
+    # registry name of the format whose markup was found, "none" when there was none. Broken markup
+    # keeps its format with calls == [] and the reason in errors (probe and eval report what was tried).
+    format: str = NO_CALL_FORMAT
     errors: list[str] = field(default_factory=list)
     repaired: bool = False
 

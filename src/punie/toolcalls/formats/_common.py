@@ -13,7 +13,6 @@ from punie.toolcalls.result import ParseResult
 
 # strict=False accepts raw newlines/tabs inside strings: models write multi-line file contents that way.
 _DECODER = json.JSONDecoder(strict=False)
-_WS = " \t\r\n"
 
 
 class NotACall:
@@ -23,11 +22,11 @@ class NotACall:
 NOT_A_CALL = NotACall()
 
 
+_WS_RUN = re.compile(r"[ \t\r\n]*")
+
+
 def skip_ws(text: str, pos: int) -> int:
-    n = len(text)
-    while pos < n and text[pos] in _WS:
-        pos += 1
-    return pos
+    return _WS_RUN.match(text, pos).end()  # type: ignore[union-attr]  # always matches (may be empty)
 
 
 # --- bracket matching (quote-aware, for both quote styles, so it also works on repairable JSON) ---
