@@ -173,7 +173,7 @@ class _Run:
                 "role": "assistant",
                 "content": parsed.content,
                 "tool_calls": [
-                    {"id": cid, "type": "function", "function": {"name": c["name"], "arguments": c.get("arguments") or {}}}
+                    {"id": cid, "type": "function", "function": {"name": str(c.get("name")), "arguments": _args(c)}}
                     for cid, c in zip(ids, parsed.calls, strict=True)
                 ],
             }
@@ -181,10 +181,18 @@ class _Run:
         for cid, call in zip(ids, parsed.calls, strict=True):
             result = self.ws.execute_call(call)
             content = result.content if len(result.content) <= RESULT_CHARS else result.content[:RESULT_CHARS] + "\n[truncated]"
-            self.calls.append({"name": call["name"], "arguments": call.get("arguments") or {}, "ok": result.ok})
+            self.calls.append({"name": str(call.get("name")), "arguments": _args(call), "ok": result.ok})
             self.messages.append({"role": "tool", "tool_call_id": cid, "content": content})
         if self.steps >= self.case["max_steps"]:
             self.done, self.stop_reason = True, "step limit"
+
+
+def _args(call: dict[str, Any]) -> dict[str, Any]:
+    """Arguments for the transcript; a non-object (a parser's best effort) is kept as raw text."""
+    args = call.get("arguments")
+    if isinstance(args, dict):
+        return args
+    return {} if args is None else {"__raw__": str(args)}
 
 
 def _workspace(files: dict[str, str]) -> Any:

@@ -501,9 +501,16 @@ def expected_calls(possible: list[dict[str, Any]] | None) -> list[dict[str, Any]
     return out
 
 
-def evaluate(cases: list[dict[str, Any]], backend: Any, *, progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+def evaluate(
+    cases: list[dict[str, Any]],
+    backend: Any,
+    *,
+    progress: Callable[[int], None] | None = None,
+    max_new_tokens: int | None = None,
+) -> list[dict[str, Any]]:
     """One batched generation for all cases, then BFCL AST scoring."""
-    requests = [GenerationRequest(messages=build_messages(c), tools=[], max_new_tokens=MAX_NEW_TOKENS) for c in cases]
+    budget = max_new_tokens or MAX_NEW_TOKENS
+    requests = [GenerationRequest(messages=build_messages(c), tools=[], max_new_tokens=budget) for c in cases]
     generations = backend.generate(requests, progress=progress) if requests else []
     records = []
     for case, gen in zip(cases, generations, strict=True):
