@@ -118,3 +118,8 @@ def test_deep_nesting_is_an_error_not_a_crash() -> None:
                  "[f(x=" + "[" * 3000 + "]" * 3000 + ")]"):
         res = parse(text)
         assert res.calls == [] or isinstance(res.calls[0]["arguments"], dict)
+
+
+def test_deeply_nested_json_is_reported_as_an_error() -> None:
+    res = parse("<tool_call>" + "[" * 100_000 + "]" * 100_000 + "</tool_call>")
+    assert res.calls == [] and res.errors and not any(INTERNAL_ERROR in e for e in res.errors)

@@ -97,7 +97,7 @@ def repair_json(fragment: str) -> Any | None:
         return None
     try:
         return _DECODER.decode(fixed)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 
@@ -105,7 +105,7 @@ def loads(fragment: str) -> tuple[Any, bool] | None:
     """(value, repaired) for a complete JSON fragment, or None."""
     try:
         return _DECODER.decode(fragment), False
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     value = repair_json(fragment)
     return None if value is None else (value, True)
@@ -135,6 +135,9 @@ def read_json_values(
             return values, pos, errors, repaired
         try:
             value, stop = _DECODER.raw_decode(text, nxt)
+        except RecursionError:
+            errors.append(f"JSON at offset {nxt} is nested too deeply")
+            return values, limit, errors, repaired
         except ValueError as exc:
             stop_or_none = balanced_end(text, nxt, limit)
             if stop_or_none is None:

@@ -23,7 +23,6 @@ GENERIC = False
 
 _FUNC = re.compile(r"<function=([^>\n]*)>")
 _PARAM = re.compile(r"<parameter=([^>\n]*)>(.*?)(?:</parameter>|(?=<parameter=)|\Z)", re.S)
-_OPEN_BEFORE = re.compile(r"<tool_call>\s*\Z")
 _CLOSE_AFTER = re.compile(r"\s*</tool_call>")
 
 
@@ -67,9 +66,9 @@ def parse(text: str, tools: list[Any] | None) -> ParseResult | None:
         else:
             errors.append(f"<function=> at offset {m.start()} has no name")
         start, stop = m.start(), close + len(FUNCTION_END)
-        before = _OPEN_BEFORE.search(text, 0, start)
-        if before:
-            start = before.start()
+        opening = text.rfind(START, 0, start)
+        if opening >= 0 and not text[opening + len(START) : start].strip():
+            start = opening
         after = _CLOSE_AFTER.match(text, stop)
         if after:
             stop = after.end()
