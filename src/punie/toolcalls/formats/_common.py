@@ -141,11 +141,11 @@ def read_json_values(
         except ValueError as exc:
             stop_or_none = balanced_end(text, nxt, limit)
             if stop_or_none is None:
-                errors.append(f"truncated JSON at offset {nxt}: {exc.msg}")
+                errors.append(f"truncated JSON at offset {nxt}: {getattr(exc, 'msg', exc)}")
                 return values, limit, errors, repaired
             value = repair_json(text[nxt:stop_or_none])
             if value is None:
-                errors.append(f"invalid JSON at offset {nxt}: {exc.msg}")
+                errors.append(f"invalid JSON at offset {nxt}: {getattr(exc, 'msg', exc)}")
                 return values, stop_or_none, errors, repaired
             stop = stop_or_none
             repaired = True

@@ -55,15 +55,15 @@ def _calls(nodes: list[ast.expr]) -> tuple[list[dict[str, Any]], list[str]]:
     calls, errors = [], []
     for node in nodes:
         name = _dotted(node.func) if isinstance(node, ast.Call) else None
-        if name is None:
+        if name is None or not isinstance(node, ast.Call):
             errors.append("list item is not a function call")
             continue
-        if node.args:  # type: ignore[union-attr]
+        if node.args:
             errors.append(f"{name}: positional arguments are not supported (use name=value)")
             continue
         args: dict[str, Any] = {}
         try:
-            for kw in node.keywords:  # type: ignore[union-attr]
+            for kw in node.keywords:
                 if kw.arg is None:
                     raise ValueError("**kwargs")
                 args[kw.arg] = _literal(kw.value)
@@ -84,6 +84,7 @@ def parse(text: str, tools: list[Any] | None) -> ParseResult | None:
     if fence:
         body = fence.group(1).strip()
     head = _LIST_START.match(body)
+    first: str | None
     if head:
         # prose such as "[See (1)]" also starts like this: only report errors when a tool was named
         first = head.group()[1:-1].strip()
