@@ -118,3 +118,23 @@ def test_token_checks_with_the_real_prompt_builder(tmp_path: Path, builder: Any)
     assert validate_dataset(ds, builder=builder).ok
     short = validate_dataset(ds, builder=builder, max_seq_length=50)
     assert any("longer than the max sequence length 50" in e.text for e in short.errors)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from punie.data.validate import _Checker  # noqa: E402
+from punie.toolcalls import default_tools, tool_parameters  # noqa: E402
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+                     lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=5), inner, max_size=2),
+                     max_leaves=4)
+_keys = st.sampled_from(["path", "content", "command", "cwd", "background", "terminal_id", "other"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(args=st.dictionaries(_keys, _json, max_size=4), tool=st.sampled_from(default_tools()))
+def test_fast_schema_check_agrees_with_jsonschema(args: dict, tool: dict) -> None:
+    checker = _Checker(tool_parameters(tool))
+    assert checker.fast is not None
+    assert checker.fast(args) == checker.validator.is_valid(args)
