@@ -1,0 +1,180 @@
+"""``punie eval`` and ``punie compare``."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+DEFAULT_SUITES = ["punie-tools"]
+
+
+def _training_curves(adapter: str | None) -> list[dict[str, Any]] | None:
+    """metrics.jsonl written by ``punie train`` in the adapter folder or the run folder above it."""
+    if not adapter:
+        return None
+    from punie.eval.report import read_metrics_jsonl
+
+    folder = Path(adapter)
+    for candidate in (folder / "metrics.jsonl", folder.parent / "metrics.jsonl"):
+        if candidate.is_file():
+            return read_metrics_jsonl(candidate) or None
+    return None
+
+
+def _default_output() -> Path:
+    from punie.paths import punie_home
+
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return punie_home() / "reports" / f"eval-{stamp}-{os.getpid()}" / "report.html"
+
+
+def _print_summary(report: dict[str, Any], html_path: Path, verdict_text: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from punie.eval.report import pct
+
+    console = Console(width=140)
+    title = f"{report['model']}" + (f" + {report['adapter']}" if report.get("adapter") else "")
+    table = Table(title=f"punie eval: {title}")
+    for col in ("category", "accuracy", "95% interval", "n", "strict parse", "false calls"):
+        table.add_column(col, justify="left" if col == "category" else "right")
+    rows = list(report["categories"].items())
+    if report.get("tool_calling") and len(rows) > 1:
+        rows.append(("tool calling (all)", report["tool_calling"]))
+    rows.append(("overall", report["overall"]))
+    for name, c in rows:
+        table.add_row(name, pct(c["accuracy"]), f"{pct(c['ci95'][0])} – {pct(c['ci95'][1])}", str(c["n"]),
+                      pct(c.get("strict_parse_rate")), pct(c.get("false_call_rate")))
+    console.print(table)
+    hist = ", ".join(f"{k}: {v}" for k, v in (report.get("format_histogram") or {}).items())
+    console.print(f"formats: {hist}", markup=False)
+    timings = ", ".join(f"{k} {v:.1f}s" for k, v in report.get("timings_s", {}).items())
+    console.print(f"duration: {report['duration_s']:.1f}s ({timings})", markup=False)
+    console.print(verdict_text, markup=False)
+    console.print(f"report: {html_path}  (JSON: {html_path.with_suffix('.json')})", markup=False)
+
+
+def eval_cmd(
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Alias, HF folder, .gguf or hub id "
+                                              "(default: the embedded smollm2-135m; with --base-url: the server's model name).")] = None,
+    adapter: Annotated[str | None, typer.Option("--adapter", "-a", help="LoRA adapter folder (adapter_config.json).")] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="Evaluate an OpenAI-compatible server instead, e.g. http://127.0.0.1:8766/v1.")] = None,
+    suite: Annotated[list[str] | None, typer.Option("--suite", "-s", help="Built-in suite (punie-tools, agentic, code, reasoning, bfcl:<category>) or a .jsonl file; repeatable.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="HTML report path; the JSON report goes next to it (.json).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON report on stdout (progress goes to stderr).")] = False,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Evaluate only the first N cases of each suite.")] = None,
+    category: Annotated[list[str] | None, typer.Option("--category", "-c", help="Only cases of this category; repeatable.")] = None,
+    max_new_tokens: Annotated[int | None, typer.Option("--max-new-tokens", min=1, help="Token limit per reply (default: per suite; 96+ for tool calls).")] = None,
+    baseline: Annotated[Path | None, typer.Option("--baseline", help="A baseline report.json to judge this run against (verdict).")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="In-process generation batch size.")] = 16,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide the progress bar.")] = False,
+) -> None:
+    """Evaluate a model or adapter on suites; writes an HTML + JSON report and records the run."""
+    from punie.backends import make_backend
+    from punie.eval.compare import load_report, verdict
+    from punie.eval.report import render_report_html
+    from punie.eval.runner import headline_scores, run_eval
+    from punie.eval.suites import load_suite
+    from punie.paths import atomic_write_text
+    from punie.runs import record_run
+
+    suites = [load_suite(s) for s in (suite or DEFAULT_SUITES)]  # bad names fail before the model loads
+    base_report = load_report(baseline) if baseline else None
+    if adapter and not base_url:
+        from punie.errors import AdapterError
+        from punie.models.loading import check_adapter_dir
+
+        try:
+            adapter = str(check_adapter_dir(adapter))
+        except AdapterError as exc:
+            raise AdapterError(exc.message, location="--adapter") from None
+    if base_url:
+        backend = make_backend(model, base_url=base_url)
+        model_name = model or base_url
+    else:
+        backend = make_backend(model, adapter=adapter, batch_size=batch_size)
+        from punie.models import DEFAULT_MODEL
+
+        model_name = model or DEFAULT_MODEL
+
+    report = run_eval(backend, suites, model_name=model_name, adapter=adapter, limit=limit, categories=category,
+                      progress=not no_progress,
+                      max_new_tokens=max_new_tokens)
+    v = verdict(base_report, report)
+    report["verdict"] = v.to_dict()
+    html_path = Path(output) if output else _default_output()
+    json_path = html_path.with_suffix(".json")
+    curves = _training_curves(adapter)
+    html = render_report_html(report, curves)
+    atomic_write_text(json_path, json.dumps(report, ensure_ascii=False, indent=1))
+    atomic_write_text(html_path, html)
+    run_id = record_run("eval", model_name, adapter=adapter, config={
+        "suites": report["suites"], "base_url": base_url, **report["settings"]},
+        scores=headline_scores(report), report_path=str(html_path.resolve()), duration_s=report["duration_s"])
+    report["run_id"] = run_id
+    if as_json:
+        typer.echo(json.dumps(report, ensure_ascii=False))
+        typer.echo(f"report: {html_path} (run {run_id})", err=True)
+    else:
+        _print_summary(report, html_path, v.summary())
+        typer.echo(f"recorded as run {run_id} (punie runs show {run_id})")
+
+
+def compare_cmd(
+    reports: Annotated[list[Path], typer.Argument(metavar="REPORT.json ...", help="Eval reports; the first is the baseline.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write an HTML comparison here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
+) -> None:
+    """Compare eval reports side by side: per-category deltas, McNemar paired tests, and the verdict."""
+    from punie.eval.compare import compare_reports, load_report
+    from punie.eval.report import write_comparison_html
+
+    loaded = [load_report(p) for p in reports]
+    comparison = compare_reports(loaded)
+    if output:
+        write_comparison_html(comparison, output)
+    if as_json:
+        typer.echo(json.dumps(comparison, ensure_ascii=False, indent=1))
+        return
+    _print_comparison(comparison)
+    if output:
+        typer.echo(f"comparison: {output}")
+
+
+def _print_comparison(cmp: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from punie.eval.compare import Verdict
+    from punie.eval.report import pct
+
+    console = Console(width=160)
+    table = Table(title="punie compare (Δ vs the first report; p = McNemar exact on shared cases)")
+    table.add_column("category")
+    for i, label in enumerate(cmp["labels"]):
+        table.add_column(label, justify="right", overflow="fold")
+        if i:
+            table.add_column("Δ", justify="right")
+            table.add_column("p (n)", justify="right")
+    for row in cmp["rows"]:
+        cells = [row["category"]]
+        for i, v in enumerate(row["values"]):
+            cells.append(f"{pct(v['accuracy'])} (n={v['n']})" if v else "—")
+            if i:
+                paired = (v or {}).get("paired")
+                if v and paired and v.get("delta") is not None:
+                    sig = "*" if paired["significant"] else ""
+                    cells += [f"{100 * v['delta']:+.1f} pt{sig}", f"{paired['p_value']:.3g} ({paired['n_shared']})"]
+                else:
+                    cells += ["—", "—"]
+        table.add_row(*cells)
+    console.print(table)
+    console.print("* significant at p < 0.05; other differences are within noise.", markup=False)
+    for v in cmp["verdicts"]:
+        console.print(Verdict(**v).summary(), markup=False)
