@@ -45,12 +45,13 @@ def tiny_adapters(tiny_model_dir: str, tmp_path_factory: pytest.TempPathFactory)
     from punie.models.testing import tiny_model
 
     out = {}
+    model, _ = tiny_model(seed=0)
     for i, name in enumerate(("alpha", "beta")):
-        model, _ = tiny_model(seed=0)
         torch.manual_seed(100 + i)
         cfg = LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
         peft_model = get_peft_model(model, cfg)
         folder = tmp_path_factory.mktemp(f"adapter_{name}")
         peft_model.save_pretrained(str(folder))
+        model = peft_model.unload()  # the bare base again, for the next adapter
         out[name] = str(folder)
     return out

@@ -57,10 +57,10 @@ _PRELUDE = r"""{#- punie prompt prelude: tool block in the system turn, calls as
 {%- endif -%}
 {%- set ns.msgs = [{'role': 'system', 'content': ns.system}] -%}
 {%- for m in messages[ns.start:] -%}
-  {%- if m['role'] == 'assistant' and m['tool_calls'] is defined and m['tool_calls'] -%}
+  {%- if m['role'] == 'assistant' -%}
     {%- set body = namespace(parts=[]) -%}
     {%- if m['content'] and m['content'] | trim -%}{%- set body.parts = body.parts + [m['content'] | trim] -%}{%- endif -%}
-    {%- for tc in m['tool_calls'] -%}
+    {%- for tc in (m['tool_calls'] if m['tool_calls'] is defined and m['tool_calls'] else []) -%}
       {%- set fn = tc['function'] if tc['function'] is defined else tc -%}
       {%- set args = fn['arguments'] if fn['arguments'] is defined and fn['arguments'] else {} -%}
       {%- set args = args if args is string else (args | tojson) -%}

@@ -1,0 +1,111 @@
+"""``punie serve --print-launch``: the chat template renders punie's prompt; the commands have the right shape."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from punie.cli import main
+from punie.serve.cli import parse_adapters
+from punie.serve.launch import chat_template
+from punie.toolcalls import default_tools
+
+EXTRA_TOOL = {"type": "function", "function": {"name": "pick", "description": 'Pick <one> "x" é',
+              "parameters": {"type": "object", "properties": {"c": {"type": "string", "enum": ["a", "b"]},
+                                                              "n": {"type": "integer"}}, "required": ["c"]}}}
+
+_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
+_args = st.dictionaries(st.sampled_from(["path", "command", "content"]), _text, max_size=2)
+
+
+@st.composite
+def conversations(draw):  # type: ignore[no-untyped-def]
+    msgs = []
+    if draw(st.booleans()):
+        msgs.append({"role": "system", "content": draw(_text)})
+    for turn in range(draw(st.integers(0, 2))):
+        msgs.append({"role": "user", "content": draw(_text)})
+        calls = draw(st.lists(_args, max_size=2))
+        if calls:
+            tcs = [{"id": f"c{turn}{j}", "type": "function", "function": {"name": "read_file", "arguments": a}}
+                   for j, a in enumerate(calls)]
+            msgs.append({"role": "assistant", "content": draw(st.one_of(st.none(), _text)), "tool_calls": tcs})
+            msgs += [{"role": "tool", "tool_call_id": tc["id"], "content": draw(_text)} for tc in tcs]
+        msgs.append({"role": "assistant", "content": draw(_text)})
+    msgs.append({"role": "user", "content": draw(_text)})
+    return msgs
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(messages=conversations(), tools=st.sampled_from([None, [], [EXTRA_TOOL], "extra"]))
+def test_chat_template_renders_exactly_punies_prompt(tokenizer, builder, messages, tools) -> None:  # type: ignore[no-untyped-def]
+    if tools == "extra":
+        tools = [*default_tools(), EXTRA_TOOL]
+    template = chat_template(tokenizer.chat_template)
+    offered = default_tools() if tools is None else tools
+    got = tokenizer.apply_chat_template(messages, tools=offered, chat_template=template, tokenize=False,
+                                        add_generation_prompt=True)
+    assert got == builder.render(messages, tools)
+
+
+def _launch(kind: str, args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    capsys.readouterr()
+    assert main(["serve", "--print-launch", kind, *args]) == 0
+    return capsys.readouterr().out
+
+
+def test_print_launch_vllm(tiny_model_dir: str, tiny_adapters: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    out = _launch("vllm", ["--model", tiny_model_dir, "--adapter", f"alpha={tiny_adapters['alpha']}",
+                           "--adapter", f"beta={tiny_adapters['beta']}"], capsys)
+    cmd = shlex.split(out.split("\n", 2)[-1].replace("\\\n", " "), comments=True)
+    assert cmd[:3] == ["vllm", "serve", str(Path(tiny_model_dir).resolve())]
+    i = cmd.index("--lora-modules")
+    assert cmd[i + 1 : i + 3] == [f"alpha={Path(tiny_adapters['alpha']).resolve()}",
+                                  f"beta={Path(tiny_adapters['beta']).resolve()}"]
+    assert "--enable-lora" in cmd and cmd[cmd.index("--max-lora-rank") + 1] == "8"  # r=4 rounded up
+    assert cmd[cmd.index("--tool-call-parser") + 1] == "hermes" and "--enable-auto-tool-choice" in cmd
+    template = Path(cmd[cmd.index("--chat-template") + 1])
+    assert template.is_file() and "<tool_call>" in template.read_text()
+    assert cmd[cmd.index("--host") + 1] == "127.0.0.1"
+
+
+def test_print_launch_llama_cpp(tiny_model_dir: str, tiny_adapters: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    out = _launch("llama.cpp", ["--model", tiny_model_dir, "--adapter", f"alpha={tiny_adapters['alpha']}"], capsys)
+    lines = [ln for ln in out.replace("\\\n", " ").splitlines() if ln and not ln.startswith("#")]
+    assert lines[0].startswith("python convert_hf_to_gguf.py ")
+    assert shlex.split(lines[1])[:2] == ["python", "convert_lora_to_gguf.py"]
+    assert "--base" in shlex.split(lines[1]) and "alpha.gguf" in shlex.split(lines[1])
+    server = shlex.split(lines[2])
+    assert server[0] == "llama-server" and server[server.index("--lora") + 1] == "alpha.gguf"
+    assert "--jinja" in server and Path(server[server.index("--chat-template-file") + 1]).is_file()
+
+
+def test_print_launch_default_model_uses_the_shipped_gguf(capsys: pytest.CaptureFixture[str]) -> None:
+    out = _launch("llama.cpp", [], capsys)
+    server = shlex.split([ln for ln in out.replace("\\\n", " ").splitlines() if ln.startswith("llama-server")][0])
+    assert server[server.index("-m") + 1].endswith(".gguf") and Path(server[server.index("-m") + 1]).is_file()
+
+
+def test_bad_flags_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--print-launch", "ollama"]) == 2
+    assert "--print-launch" in capsys.readouterr().err
+    assert main(["serve", "--adapter", f"x={tmp_path}/missing", "--print-launch", "vllm"]) == 2
+    assert "adapter folder not found" in capsys.readouterr().err
+    assert main(["serve", "--port", "0"]) == 2
+
+
+def test_parse_adapters(tiny_adapters: dict[str, str]) -> None:
+    from punie.errors import ConfigError
+
+    named = parse_adapters([f"a1={tiny_adapters['alpha']}", tiny_adapters["beta"]], base_name="base")
+    assert list(named) == ["a1", Path(tiny_adapters["beta"]).name]
+    with pytest.raises(ConfigError):
+        parse_adapters([f"a1={tiny_adapters['alpha']}", f"a1={tiny_adapters['beta']}"], base_name="base")
+    with pytest.raises(ConfigError):
+        parse_adapters([f"base={tiny_adapters['alpha']}"], base_name="base")
+    with pytest.raises(ConfigError):
+        parse_adapters([f"../x={tiny_adapters['alpha']}"], base_name="base")
