@@ -276,8 +276,7 @@ def _suite_cases(name: str, read_file: Any) -> list[dict[str, Any]]:
     try:  # built-in suites belong to the eval stage
         from punie.eval.suites import load_suite
 
-        suite = load_suite(name)
-        return list(getattr(suite, "cases", suite))
+        return list(load_suite(name).cases)
     except ImportError:
         pass
     if name == "punie-tools":

@@ -158,7 +158,7 @@ def _tool_calls(raw: Any, location: str, index: int, issues: list[LineIssue], co
         counter[0] += 1
         cid = call.get("id")
         cid = cid if isinstance(cid, str) and cid else f"call_{counter[0]}"
-        out = {"id": cid, "type": "function", "function": {"name": name, "arguments": args}}
+        out: dict[str, Any] = {"id": cid, "type": "function", "function": {"name": name, "arguments": args}}
         if bad:
             out["invalid_arguments"] = True  # already reported; the schema check skips it
         calls.append(out)

@@ -28,7 +28,7 @@ class ConversationBuilder:
 
     def calls(self, *calls: tuple[str, dict[str, Any]]) -> list[str]:
         """One assistant turn with these calls; returns their ids."""
-        tool_calls = []
+        tool_calls: list[dict[str, Any]] = []
         for name, args in calls:
             self._next_id += 1
             tool_calls.append(
