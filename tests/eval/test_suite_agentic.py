@@ -155,3 +155,15 @@ def test_bad_task_files_name_the_task_and_rule(tmp_path) -> None:  # type: ignor
     path.write_text("[{")
     with pytest.raises(SuiteError, match="invalid JSON"):
         agentic.load_tasks(path)
+
+
+def test_runs_on_the_in_process_backend_with_a_tiny_model(cases: list[dict[str, Any]], tiny) -> None:  # type: ignore[no-untyped-def]
+    """The real prompt builder and batched generator accept the transcripts the loop builds."""
+    from punie.backends.inprocess import InProcessBackend
+
+    model, tokenizer = tiny
+    backend = InProcessBackend(model, tokenizer, batch_size=4)
+    subset = [dict(c, max_steps=2) for c in cases[:3]]
+    records = agentic.evaluate(subset, backend, max_new_tokens=6)
+    assert [r["id"] for r in records] == [c["id"] for c in subset]
+    assert all(isinstance(r["correct"], bool) and 1 <= r["steps"] <= 2 for r in records)

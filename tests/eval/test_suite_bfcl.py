@@ -224,3 +224,14 @@ def test_real_bfcl_ground_truth_passes_our_checker(category: str) -> None:
     assert sum(r["correct"] for r in records) / len(records) >= 0.97
     wrong = bfcl.evaluate(cases[:50], FakeBackend("[no_such_function(x=1)]"))
     assert sum(r["correct"] for r in wrong) == 0  # irrelevance: any decoded call is a failure too
+
+
+@pytest.mark.slow  # verified plumbing; the tiny model costs seconds on a loaded 2-core machine
+def test_runs_on_the_in_process_backend_with_a_tiny_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny) -> None:  # type: ignore[no-untyped-def]
+    from punie.backends.inprocess import InProcessBackend
+
+    _fake_data(tmp_path)
+    monkeypatch.setenv(bfcl.DATA_ENV, str(tmp_path))
+    model, tokenizer = tiny
+    records = bfcl.evaluate(bfcl.load_cases("bfcl:simple_python"), InProcessBackend(model, tokenizer), max_new_tokens=6)
+    assert [r["correct"] for r in records] == [False, False]

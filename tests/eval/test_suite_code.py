@@ -139,3 +139,12 @@ def test_kernel_confinement_without_the_audit_hook(tmp_path: Path) -> None:
     assert "blocked 30" in result["output"]  # EROFS
     assert "ok" in result["output"]
     assert not target.exists()
+
+
+@pytest.mark.slow  # verified plumbing; the tiny model costs seconds on a loaded 2-core machine
+def test_runs_on_the_in_process_backend_with_a_tiny_model(cases: list[dict[str, Any]], tiny) -> None:  # type: ignore[no-untyped-def]
+    from punie.backends.inprocess import InProcessBackend
+
+    model, tokenizer = tiny
+    records = code.evaluate(cases[:2], InProcessBackend(model, tokenizer), max_new_tokens=6)
+    assert [r["correct"] for r in records] == [False, False]  # random weights write no working code

@@ -84,3 +84,12 @@ def test_garbage_is_a_failure_not_a_crash(cases: list[dict[str, Any]], text: str
 def test_any_integer_round_trips_through_the_answer_line(n: int, prose: str) -> None:
     prose = prose.replace("\n", " ").replace("\r", " ")
     assert reasoning.check({"answer": n, "match": "numeric"}, f"{prose}\nAnswer: {n}")[0]
+
+
+@pytest.mark.slow  # verified plumbing; the tiny model costs seconds on a loaded 2-core machine
+def test_runs_on_the_in_process_backend_with_a_tiny_model(cases: list[dict[str, Any]], tiny) -> None:  # type: ignore[no-untyped-def]
+    from punie.backends.inprocess import InProcessBackend
+
+    model, tokenizer = tiny
+    records = reasoning.evaluate(cases[:2], InProcessBackend(model, tokenizer), max_new_tokens=6)
+    assert len(records) == 2 and all(isinstance(r["correct"], bool) for r in records)
