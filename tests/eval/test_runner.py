@@ -10,7 +10,7 @@ from punie.errors import SuiteError
 from punie.eval.runner import run_eval
 from punie.eval.suites import Suite, load_suite, read_suite_file
 from punie.eval.testing import FakeBackend, oracle
-from punie.toolcalls import render_calls
+from punie.toolcalls import TOOL_NAMES, render_calls
 
 READ = {"name": "read_file", "arguments": {"path": "src/app.py"}}
 
@@ -114,8 +114,22 @@ def test_unknown_suite_name():
 
 def test_builtin_punie_tools_suite():
     suite = load_suite("punie-tools")
-    assert suite.cases and all("expected_calls" in c for c in suite.cases)
-    cats = {c["category"] for c in suite.cases}
-    assert {"tool_call", "no_call"} <= cats
+    assert len(suite.cases) >= 250 and all("expected_calls" in c for c in suite.cases)
+    calls = [c for c in suite.cases if c["expected_calls"]]
+    assert {c["category"] for c in suite.cases} == {"tool_call", "no_call"}
+    assert len(calls) >= 150 and len(suite.cases) - len(calls) >= 80
+    names = {call["name"] for c in calls for call in c["expected_calls"]}
+    assert names == set(TOOL_NAMES)  # every tool is covered
+    assert any(len(c["expected_calls"]) > 1 for c in calls)  # parallel calls
+    assert any(m["role"] == "tool" for c in suite.cases if not c["expected_calls"] for m in c["messages"])
     report = run_eval(oracle(suite.cases), ["punie-tools"], model_name="oracle", progress=False)
     assert report["overall"]["accuracy"] == 1.0  # every expected answer, rendered, scores as correct
+
+
+def test_punie_tools_is_held_out_from_training_data():
+    from punie.data.generator import generate_split
+    from punie.data.leakage import check_leakage
+
+    train = generate_split("train", 1500, seed=0)
+    leak = check_leakage(train, load_suite("punie-tools").cases)
+    assert leak.n_cases >= 250 and leak.leaks == [], leak.summary()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -9,21 +10,31 @@ from punie.backends.base import Generation, GenerationRequest
 from punie.toolcalls import render_calls
 
 
+def conversation_key(messages: list[dict[str, Any]]) -> str:
+    return json.dumps(messages, sort_keys=True, ensure_ascii=False)
+
+
 class FakeBackend:
-    """Replies from ``reply(request) -> str``; by default the expected answer looked up by user text."""
+    """Replies from ``reply(request) -> str``, or from a dict keyed by the last user text or by
+    ``conversation_key(messages)``; records every batch it was asked for in ``.calls``."""
 
     name = "fake"
 
-    def __init__(self, reply: Callable[[GenerationRequest], str] | dict[str, str] | None = None) -> None:
+    def __init__(self, reply: Callable[[GenerationRequest], str] | dict[str, str] | None = None,
+                 finish_reason: str = "stop") -> None:
         self.reply = reply
+        self.finish_reason = finish_reason
         self.calls: list[list[GenerationRequest]] = []
 
     def _text(self, request: GenerationRequest) -> str:
         if callable(self.reply):
             return self.reply(request)
-        user = next(m["content"] for m in reversed(request.messages) if m["role"] == "user")
         if isinstance(self.reply, dict):
-            return self.reply.get(user, "")
+            key = conversation_key(request.messages)
+            if key in self.reply:
+                return self.reply[key]
+            user = next((m.get("content") for m in reversed(request.messages) if m["role"] == "user"), "")
+            return self.reply.get(str(user), "")
         return ""
 
     def generate(self, requests: Sequence[GenerationRequest], *, progress: Any = None) -> list[Generation]:
@@ -31,7 +42,7 @@ class FakeBackend:
         out = []
         for req in requests:
             text = self._text(req)
-            out.append(Generation(text=text, finish_reason="stop", completion_tokens=len(text) // 4))
+            out.append(Generation(text=text, finish_reason=self.finish_reason, completion_tokens=len(text) // 4))
             if progress:
                 progress(1)
         return out
@@ -40,10 +51,14 @@ class FakeBackend:
         yield self._text(request)
 
 
-def oracle(cases: list[dict[str, Any]], wrong: set[str] = frozenset()) -> FakeBackend:  # type: ignore[assignment]
-    """A backend that answers every case correctly, except ids in ``wrong`` (answered 'I don't know')."""
+def oracle(cases: list[dict[str, Any]], wrong: set[str] | frozenset[str] = frozenset()) -> FakeBackend:
+    """A backend that answers every case with its expected calls (or prose when none are expected),
+    except ids in ``wrong``, answered "I don't know."."""
     table = {}
     for case in cases:
-        user = next(m["content"] for m in reversed(case["messages"]) if m["role"] == "user")
-        table[user] = "I don't know." if case["id"] in wrong else (render_calls(case["expected_calls"]) or "Hello!")
+        if case["id"] in wrong:
+            text = "I don't know."
+        else:
+            text = render_calls(case.get("expected_calls") or []) or "Hello!"
+        table[conversation_key(case["messages"])] = text
     return FakeBackend(table)

@@ -64,7 +64,7 @@ def evaluate(
     return records
 
 
-def write_data_file(n: int = 280, seed: int = 20261125, path: Path = DATA_FILE) -> Path:
+def write_data_file(n: int = 260, seed: int = 0, path: Path = DATA_FILE) -> Path:
     """(Re)generate the committed suite file from the held-out generator."""
     from punie.data.generator import heldout_suite_cases
     from punie.paths import atomic_write_text
