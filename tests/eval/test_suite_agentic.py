@@ -140,7 +140,8 @@ def test_answer_checks_read_the_final_answer(cases: list[dict[str, Any]]) -> Non
     case = next(c for c in cases if "config-port" in c["id"])
     [right] = agentic.evaluate([case], FakeBackend(lambda r: "It listens on port 8080."))
     [wrong] = agentic.evaluate([case], FakeBackend(lambda r: "It listens on port 80."))
-    assert right["correct"] and not wrong["correct"]
+    [longer] = agentic.evaluate([case], FakeBackend(lambda r: "It listens on port 18080."))
+    assert right["correct"] and not wrong["correct"] and not longer["correct"]
 
 
 def test_bad_task_files_name_the_task_and_rule(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -8,13 +8,14 @@ step limit. The verdict is the checks, never the text of the calls.
 
 Check types: ``file_equals`` (path, text; compared after stripping surrounding whitespace),
 ``file_contains`` / ``file_not_contains`` (path, text), ``file_exists`` / ``file_absent`` (path),
-``answer_contains`` (text, case-insensitive), ``command_succeeds`` (command exits 0 in the workspace).
+``answer_contains`` (text as a whole token, case-insensitive), ``command_succeeds`` (command exits 0 in the workspace).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections import Counter
 from collections.abc import Callable
 from importlib import resources
@@ -26,7 +27,7 @@ from punie.errors import SuiteError
 
 CATEGORY = "agentic"
 DATA_FILE = "agentic.json"
-MAX_NEW_TOKENS = 256
+MAX_NEW_TOKENS = 200  # enough for a small write_file; per step, so it bounds the loop cost
 RESULT_CHARS = 2000  # tool output fed back per call; keeps prompts bounded on small models
 COMMAND_TIMEOUT_S = 20.0
 CHECK_TYPES = {
@@ -116,7 +117,9 @@ def run_check(check: dict[str, Any], ws: Any, answer: str) -> str | None:
     kind = check["type"]
     root = Path(ws.root)
     if kind == "answer_contains":
-        return None if check["text"].lower() in (answer or "").lower() else f"answer lacks {check['text']!r}"
+        # whole-token match, so "13 files" does not pass a check for "3"
+        found = re.search(rf"(?<!\w){re.escape(check['text'])}(?!\w)", answer or "", re.I)
+        return None if found else f"answer lacks {check['text']!r}"
     if kind == "command_succeeds":
         result = ws.execute("run_command", {"command": check["command"]})
         if result.ok and result.exit_code == 0:

@@ -18,7 +18,7 @@ from punie.errors import SuiteError
 
 CATEGORY = "reasoning"
 DATA_FILE = "reasoning.jsonl"
-MAX_NEW_TOKENS = 160
+MAX_NEW_TOKENS = 128
 INSTRUCTION = "Think briefly, then give the final answer on the last line in the form 'Answer: <answer>'."
 
 _ANSWER_LINE = re.compile(r"answer\s*(?:is)?\s*[:=]\s*(.+)", re.I)
