@@ -223,7 +223,10 @@ def limit(kind, value):
     hard = resource.getrlimit(kind)[1]
     if hard != resource.RLIM_INFINITY:
         value = min(value, hard)
-    resource.setrlimit(kind, (value, value))
+    try:
+        resource.setrlimit(kind, (value, value))
+    except (ValueError, OSError):  # e.g. macOS refuses RLIMIT_AS; the timeout and the hook still apply
+        pass
 
 if isolate:
     isolate_mounts()
