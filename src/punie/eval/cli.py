@@ -72,7 +72,7 @@ def eval_cmd(
     category: Annotated[list[str] | None, typer.Option("--category", "-c", help="Only cases of this category; repeatable.")] = None,
     max_new_tokens: Annotated[int | None, typer.Option("--max-new-tokens", min=1, help="Token limit per reply (default: per suite; 96+ for tool calls).")] = None,
     baseline: Annotated[Path | None, typer.Option("--baseline", help="A baseline report.json to judge this run against (verdict).")] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="In-process generation batch size.")] = 16,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="In-process generation batch size (default: the backend's).")] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide the progress bar.")] = False,
 ) -> None:
     """Evaluate a model or adapter on suites; writes an HTML + JSON report and records the run."""
@@ -98,7 +98,7 @@ def eval_cmd(
         backend = make_backend(model, base_url=base_url)
         model_name = model or base_url
     else:
-        backend = make_backend(model, adapter=adapter, batch_size=batch_size)
+        backend = make_backend(model, adapter=adapter, **({"batch_size": batch_size} if batch_size else {}))
         from punie.models import DEFAULT_MODEL
 
         model_name = model or DEFAULT_MODEL
