@@ -64,95 +64,26 @@ class Batch:
 
 
 # ---- reading ----------------------------------------------------------------------------------------
-def read_split(path: Path) -> list[Conversation]:
-    """Conversations of one JSONL split, via punie.data when present (validated, normalised)."""
-    try:
-        from punie.data import read_dataset  # type: ignore[attr-defined]
-    except ImportError:
-        read_dataset = None
-    if read_dataset is not None:
-        try:
-            convs = read_dataset(path)
-        except DatasetError:
-            raise
-        except Exception:  # unexpected shape of another stage's API: fall back to the plain reader
-            convs = None
-        if convs is not None:
-            out = []
-            for i, c in enumerate(convs):
-                msgs = getattr(c, "messages", None) if not isinstance(c, dict) else c.get("messages")
-                tools = getattr(c, "tools", None) if not isinstance(c, dict) else c.get("tools")
-                src = getattr(c, "source", None) or f"{path}:{i + 1}"
-                if msgs is None:
-                    break
-                out.append(Conversation(list(msgs), tools, str(src)))
-            else:
-                return out
-    return _read_jsonl(path)
-
-
-def _read_jsonl(path: Path) -> list[Conversation]:
-    convs: list[Conversation] = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{path}: unreadable ({type(exc).__name__})") from exc
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        loc = f"{path}:{n}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"invalid JSON ({exc.msg})", location=loc) from exc
-        if not isinstance(obj, dict):
-            raise DatasetError("a line must be a JSON object", location=loc)
-        if "messages" in obj:
-            msgs = obj["messages"]
-            if not isinstance(msgs, list) or not all(isinstance(m, dict) and "role" in m for m in msgs):
-                raise DatasetError("'messages' must be a list of {role, content} objects", location=loc)
-        elif "prompt" in obj and "completion" in obj:  # mlx-lm completions format
-            msgs = [{"role": "user", "content": str(obj["prompt"])}, {"role": "assistant", "content": str(obj["completion"])}]
-        else:
-            raise DatasetError("expected 'messages' (or 'prompt' + 'completion')", location=loc)
-        if not any(m.get("role") == "assistant" for m in msgs):
-            raise DatasetError("conversation has no assistant turn to train on", location=loc)
-        convs.append(Conversation(msgs, obj.get("tools"), loc))
-    return convs
-
-
-def validate_folder(folder: Path) -> None:
-    """Run punie's dataset validator (when installed) and stop on errors."""
-    try:
-        from punie.data import validate_dataset  # type: ignore[attr-defined]
-    except ImportError:
-        return
-    report = validate_dataset(folder)
-    errors = getattr(report, "errors", None)
-    if errors is None and isinstance(report, dict):
-        errors = report.get("errors")
-    if errors:
-        first = errors[0]
-        text = first if isinstance(first, str) else getattr(first, "message", str(first))
-        loc = None if isinstance(first, str) else getattr(first, "location", None)
-        more = f" (and {len(errors) - 1} more; run `punie dataset validate {folder}`)" if len(errors) > 1 else ""
-        raise DatasetError(f"{text}{more}", location=loc)
-
-
 def load_splits(folder: str | Path, *, validate: bool = True) -> dict[str, list[Conversation]]:
+    """Validate (stop on errors) and read a dataset folder with punie.data; arguments normalised."""
+    from punie.data import read_dataset, validate_dataset
+
     root = Path(folder)
     if not str(folder):
         raise DatasetError("no dataset folder given", location="DATA_DIR")
     if not root.is_dir():
         raise DatasetError(f"{root}: dataset folder not found", hint="create one with `punie dataset generate DIR`")
-    if not (root / "train.jsonl").is_file():
-        raise DatasetError(f"{root}: no train.jsonl in the dataset folder")
     if validate:
-        validate_folder(root)
+        report = validate_dataset(root, max_issues=20)
+        if report.errors:
+            first = report.errors[0]
+            more = f" (and {len(report.errors) - 1} more: `punie dataset validate {root}`)" if len(report.errors) > 1 else ""
+            raise DatasetError(f"{first}{more}")
+    ds = read_dataset(root)
     out: dict[str, list[Conversation]] = {}
-    for split in SPLITS:
-        p = root / f"{split}.jsonl"
-        out[split] = read_split(p) if p.is_file() else []
+    for split, convs in ds.splits().items():
+        # read_dataset keeps file order; blank lines aside, index + 1 is the line number
+        out[split] = [Conversation(list(c["messages"]), c.get("tools"), f"{root / split}.jsonl:{i + 1}") for i, c in enumerate(convs)]
     if not out["train"]:
         raise DatasetError(f"{root / 'train.jsonl'}: no conversations")
     return out

@@ -225,6 +225,16 @@ def train(
     config: TrainConfig, *, callbacks: Sequence[Callback] | None = None, progress: bool = True
 ) -> TrainResult:
     """Train a LoRA adapter per ``config``; the run folder is ``config.output``."""
+    from punie.train import data as tdata
+
+    # bad input fails fast, before the heavy imports: config, output folder, dataset
+    cfg = config.validate()
+    callbacks = list(callbacks or [])
+    out = Path(cfg.output)
+    saved_cfg = _prepare_output(cfg, out)
+    splits = tdata.load_splits(cfg.data)
+    fp = tdata.fingerprint(cfg.data)
+
     import torch
     from accelerate import Accelerator
     from peft import get_peft_model
@@ -232,25 +242,15 @@ def train(
     from punie.models import PromptBuilder
     from punie.models.loading import load_model
     from punie.train import checkpoint as ckpt
-    from punie.train import data as tdata
     from punie.train.evaluate import eval_cases, make_backend, score_key, tool_call_accuracy, validation_loss
     from punie.train.loss import PrefixLoss, batch_tensors
 
-    cfg = config.validate()
-    callbacks = list(callbacks or [])
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    out = Path(cfg.output)
-    saved_cfg = _prepare_output(cfg, out)
-
     acc = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="bf16" if torch.cuda.is_available() else "no")
     main = acc.is_main_process
     world, rank = acc.num_processes, acc.process_index
     talk = progress and main
-
-    # data: validate, read, fingerprint, encode (errors before any training)
-    splits = tdata.load_splits(cfg.data)
-    fp = tdata.fingerprint(cfg.data)
     if saved_cfg is not None:
         old_fp = json.loads((out / "data_fingerprint.json").read_text(encoding="utf-8"))
         for split in ("train", "valid"):

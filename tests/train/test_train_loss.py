@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from train_helpers import conversation
+
+from punie.models.prompt import IGNORE_INDEX
+from punie.train.data import Conversation, collate, encode_all, plan_epoch
+from punie.train.loss import batch_tensors, naive_loss, shared_prefix_loss
+
+
+def _lora(model, seed: int = 0):  # type: ignore[no-untyped-def]
+    import copy
+
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(seed)
+    pm = get_peft_model(copy.deepcopy(model), LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "down_proj"]))
+    for name, p in pm.named_parameters():
+        if "lora_B" in name:  # non-zero B: gradients reach A as well
+            torch.nn.init.normal_(p, std=0.05)
+    return pm
+
+
+@pytest.fixture(scope="module")
+def examples(builder):  # type: ignore[no-untyped-def]
+    convs = [Conversation(conversation(i)["messages"], None, f"t:{i}") for i in range(6)]
+    ex, stats = encode_all(convs, builder, max_seq_length=4096)
+    assert stats.prefixes == 1 and 0 < stats.share < 0.5
+    return ex
+
+
+def test_shared_prefix_matches_naive_loss_and_gradients(tiny, examples) -> None:  # type: ignore[no-untyped-def]
+    model, _ = tiny
+    pm = _lora(model)
+    pm.train()
+    batch = collate(examples, [1, 2, 4])  # different suffix lengths → padding exercised
+    pm.zero_grad()
+    ref = naive_loss(pm, batch)
+    ref.backward()
+    g_ref = {n: p.grad.clone() for n, p in pm.named_parameters() if p.requires_grad}
+    pm.zero_grad()
+    got = shared_prefix_loss(pm, **batch_tensors(batch, "cpu"))
+    got.backward()
+    g_got = {n: p.grad.clone() for n, p in pm.named_parameters() if p.requires_grad}
+    assert abs(float(got) - float(ref)) <= 1e-4 * abs(float(ref))
+    assert g_ref.keys() == g_got.keys() and g_ref
+    for n in g_ref:
+        assert float((g_ref[n] - g_got[n]).norm()) <= 1e-4 * float(g_ref[n].norm()) + 1e-9, n
+
+
+def test_first_suffix_token_label_uses_prefix_hidden_state(tiny, examples) -> None:  # type: ignore[no-untyped-def]
+    # a label on the very first suffix token must be predicted from the prefix's last position
+    model, _ = tiny
+    pm = _lora(model)
+    batch = collate(examples, [0, 1])
+    batch.suffix_labels = [[s[0]] + [IGNORE_INDEX] * (len(s) - 1) for s in batch.suffix_ids]
+    with torch.no_grad():
+        a = naive_loss(pm, batch)
+        b = shared_prefix_loss(pm, **batch_tensors(batch, "cpu"))
+    assert abs(float(a) - float(b)) <= 1e-4 * abs(float(a))
+
+
+def test_masks_cover_assistant_turns_and_end_of_turn_only(builder, tokenizer) -> None:  # type: ignore[no-untyped-def]
+    conv = conversation(0)  # tool call turn, tool result, final answer
+    ex, _ = encode_all([Conversation(conv["messages"], None, "t")], builder, max_seq_length=4096)
+    e = ex[0]
+    trained = [t for t, y in zip(e.input_ids, e.labels, strict=True) if y != IGNORE_INDEX]
+    text = tokenizer.decode(trained)
+    assert text.count("<|im_end|>") == 2  # both assistant turns end with a trained end-of-turn
+    assert '"read_file"' in text and "holds a short note" in text
+    assert "Show me" not in text and "contents of" not in text and "system" not in text
+    assert all(y == IGNORE_INDEX for y in e.labels[: e.prefix_len])
+
+
+def test_untrainable_and_long_examples(builder) -> None:  # type: ignore[no-untyped-def]
+    from punie.errors import DatasetError
+
+    bad = Conversation([{"role": "user", "content": "hi"}], None, "f.jsonl:3")
+    with pytest.raises(DatasetError) as exc:
+        encode_all([bad], builder, max_seq_length=4096)
+    assert exc.value.location == "f.jsonl:3"
+    good = Conversation(conversation(0)["messages"], None, "f.jsonl:1")
+    with pytest.raises(DatasetError, match="max-seq-length"):
+        encode_all([good], builder, max_seq_length=64)
+    ex, stats = encode_all([bad, good], builder, max_seq_length=64, drop=True)
+    assert ex == [] and stats.dropped_long == 1 and stats.dropped_untrainable == 1
+
+
+def test_batches_share_prefix(builder) -> None:  # type: ignore[no-untyped-def]
+    tools = [{"type": "function", "function": {"name": "read_file", "description": "Read", "parameters": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}}}]
+    convs = [Conversation(conversation(i)["messages"], tools if i % 2 else None, str(i)) for i in range(8)]
+    ex, stats = encode_all(convs, builder, max_seq_length=4096)
+    assert stats.prefixes == 2
+    for b in plan_epoch(ex, 3, seed=1, epoch=0):
+        assert len({ex[i].prefix_key for i in b}) == 1
+        collate(ex, b)
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 40), bs=st.integers(1, 9), seed=st.integers(0, 5), keys=st.integers(1, 3), world=st.integers(1, 3))
+def test_plan_epoch_is_a_deterministic_partition(n: int, bs: int, seed: int, keys: int, world: int) -> None:
+    from punie.train.data import Example
+
+    ex = [Example([1] * (5 + i % 7), [1] * (5 + i % 7), 2, f"k{i % keys}", 1, "") for i in range(n)]
+    plan = plan_epoch(ex, bs, seed, 0, min_size=world)
+    assert plan == plan_epoch(ex, bs, seed, 0, min_size=world)
+    assert sorted(i for b in plan for i in b) == list(range(n))
+    assert all(len({ex[i].prefix_key for i in b}) == 1 for b in plan)
+
+
+def test_batch_tensors_padding(examples) -> None:  # type: ignore[no-untyped-def]
+    batch = collate(examples, [0, 1, 2])
+    t = batch_tensors(batch, "cpu")
+    lengths = [len(s) for s in batch.suffix_ids]
+    assert t["suffix_ids"].shape[1] == max(lengths)  # no padding beyond the batch's longest suffix
+    assert t["suffix_mask"].sum(1).tolist() == lengths
+    assert int((t["suffix_labels"] != IGNORE_INDEX).sum()) == batch.n_tokens
+    json.dumps(batch.prefix_ids)
