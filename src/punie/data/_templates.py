@@ -35,6 +35,8 @@ TRAIN: dict[str, list[str]] = {
         "Have a look at `{path}` and tell me what's in it",
         "Before we change anything, read {path}",
         "Open up {path} please",
+        "Can I view {path}?",
+        "What's written inside {path}?",
     ],
     "write_block": [
         "Write this to {path}:" + BLOCK,
@@ -48,6 +50,7 @@ TRAIN: dict[str, list[str]] = {
         "Can you write the following into {path}?" + BLOCK,
         "Set {path} to exactly this:" + BLOCK,
         "Here's the new version of {path}, write it out:" + BLOCK,
+        "Store the text below in {path}" + BLOCK,
     ],
     "write_inline": [
         "Write `{content}` to {path}",
@@ -56,6 +59,7 @@ TRAIN: dict[str, list[str]] = {
         "Save `{content}` into `{path}`",
         "Make {path} say `{content}`",
         "Overwrite {path} with the single line `{content}`",
+        "Store `{content}` as the content of {path}",
     ],
     "run": [
         "Run `{cmd}`",
@@ -169,6 +173,7 @@ TRAIN: dict[str, list[str]] = {
         "Please copy the contents of {src} into {dst}",
         "Back up {src} to {dst}",
         "Create {dst} as an exact copy of {src}",
+        "Clone {src} to {dst}",
     ],
     "run_then_read": [
         "Run `{cmd}` and then show me {path}",
@@ -206,8 +211,11 @@ TRAIN: dict[str, list[str]] = {
     "fu_kill": ["Kill it", "Stop it now", "That's taking too long, stop it"],
     "fu_release": ["Release that terminal", "Free the terminal now"],
     # follow-up questions answered from the conversation, no call
-    "fu_read_q": ["How many lines does it have?", "What's the first line?"],
-    "fu_run_q": ["Did it pass?", "What was the exit code?"],
+    "fu_read_q": ["How many lines does it have?", "What's the first line?", "How many lines are in it?",
+                  "What does the first line say?", "What's on the last line?", "Is the file empty?",
+                  "And the last line?"],
+    "fu_run_q": ["Did it pass?", "What was the exit code?", "Did it work?", "Any errors?", "Was there an error?",
+                 "Did everything go fine?"],
     "qa_prefix": ["", "", "Quick question: ", "Hey, ", "I'm curious: ", "Not urgent, but "],
 }
 
@@ -266,8 +274,8 @@ HELDOUT: dict[str, list[str]] = {
         "Show me what terminal {tid} has written so far",
         "Can I see the output from {tid}?",
         "Read the output of terminal {tid}",
-        "Check how far {tid} has gotten",
-        "Display the current log of {tid}",
+        "How far along is {tid}? Check its output",
+        "Display the current output of {tid}",
         "Give me the output that {tid} produced so far",
     ],
     "wait": [
@@ -282,16 +290,16 @@ HELDOUT: dict[str, list[str]] = {
         "Stop the process running in {tid}",
         "Please kill terminal {tid}",
         "{tid} needs to be stopped, kill it",
-        "Halt {tid}",
+        "Please stop {tid} immediately",
         "Could you terminate terminal {tid}?",
-        "Interrupt the job in {tid}",
+        "Kill off the job in {tid}",
     ],
     "release": [
         "Free the terminal {tid}",
         "Please release {tid} now",
         "{tid} has finished, you can release it",
         "Clean up {tid}, it's done",
-        "Dispose of terminal {tid}",
+        "Release the terminal called {tid}",
         "Could you free up terminal {tid}?",
     ],
     "copy": [
@@ -321,8 +329,8 @@ HELDOUT: dict[str, list[str]] = {
     "fu_wait": ["Wait for it to exit please"],
     "fu_kill": ["Terminate it", "Please stop that process"],
     "fu_release": ["Free up its terminal", "You can release the terminal now"],
-    "fu_read_q": ["How long is that file?", "Which line comes first?"],
-    "fu_run_q": ["Was it successful?", "Which exit code did it return?"],
+    "fu_read_q": ["How long is that file?", "Which line comes first?", "What's the final line?"],
+    "fu_run_q": ["Was it successful?", "Which exit code did it return?", "Did that succeed?"],
     "qa_prefix": ["", "", "Question: ", "Just wondering, "],
 }
 
@@ -332,7 +340,8 @@ GREETINGS = {
     "train": [
         "Hi", "Hello!", "hey there", "Good morning!", "Hi, how are you?", "Hello, who are you?",
         "What can you do?", "Hey! Are you there?", "yo", "Good evening", "Hi! Can you help me with my project?",
-        "Hello again",
+        "Hello again", "Hey", "hi there!", "Hello :)", "Good day", "Hey, what's up?", "Evening!", "Hi team",
+        "Hello, can you hear me?", "Hi, I'm new here. What do you do?",
     ],
     "heldout": [
         "Greetings!", "Hiya", "Good afternoon", "Howdy!", "Hello there, what are you able to help with?",
@@ -351,7 +360,10 @@ GREETING_REPLIES = [
 THANKS = {
     "train": [
         "Thanks!", "Thank you", "thx", "Great, thanks a lot", "Perfect, that's what I needed", "Cool, thanks",
-        "Awesome, thank you!", "ok thanks", "That's all for now", "Nice work",
+        "Awesome, thank you!", "ok thanks", "That's all for now", "Nice work", "Thanks so much", "Perfect",
+        "Great job, thank you", "Nice, that worked", "Thank you very much!", "Sweet, thanks", "Much appreciated",
+        "Good stuff, thanks", "ok cool", "Alright, thanks for the help", "Excellent", "That's great",
+        "Wonderful, thanks!", "Thanks, I'll take it from here", "Great, that's all I needed", "thank u",
     ],
     "heldout": [
         "Many thanks!", "Cheers", "Appreciate it", "Thanks, that helps", "Brilliant, thank you", "Got it, thanks",

@@ -127,9 +127,15 @@ class _Gen:
 
     def read_followup(self, question: str, content: str) -> str:
         lines = content.splitlines() or [""]
-        if "line" in question.lower() and ("first" in question.lower()):
+        q = question.lower()
+        n = f"{len(lines)} line{'s' * (len(lines) != 1)}"
+        if "first" in q:
             return f"The first line is `{lines[0]}`."
-        return f"It has {len(lines)} line{'s' * (len(lines) != 1)}."
+        if "last" in q or "final" in q:
+            return f"The last line is `{lines[-1]}`."
+        if "empty" in q:
+            return f"No, it has {n}."
+        return f"It has {n}."
 
     def conv_write(self) -> Conversation:
         path = self.val("path")
@@ -164,12 +170,17 @@ class _Gen:
         b = ConversationBuilder().user(prompt)
         b.call("run_command", args, f"exit code: {code}\n{output}")
         b.answer(self.run_answer(cmd, code, output))
-        self.maybe_followup(b, "fu_run_q", lambda q: self.run_followup(q, code))
+        self.maybe_followup(b, "fu_run_q", lambda q: self.run_followup(q, code, output))
         return b.build()
 
-    def run_followup(self, question: str, code: int) -> str:
-        if "code" in question.lower():
+    def run_followup(self, question: str, code: int, output: str) -> str:
+        q = question.lower()
+        if "code" in q:
             return f"It returned exit code {code}."
+        if "print" in q or "output" in q:
+            return f"Its last output line was `{self.last_line(output)}`."
+        if "error" in q:
+            return "No errors: it exited with code 0." if code == 0 else f"Yes, it failed with exit code {code}."
         return "Yes, it succeeded (exit code 0)." if code == 0 else f"No, it failed with exit code {code}."
 
     # ---- terminals ----------------------------------------------------------------------------------
