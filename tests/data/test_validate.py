@@ -138,3 +138,11 @@ def test_fast_schema_check_agrees_with_jsonschema(args: dict, tool: dict) -> Non
     checker = _Checker(tool_parameters(tool))
     assert checker.fast is not None
     assert checker.fast(args) == checker.validator.is_valid(args)
+
+
+def test_pasted_tool_result_is_a_warning(tmp_path: Path) -> None:
+    line = {"messages": [U, {"role": "assistant", "content": "reading"},
+                         {"role": "user", "content": "Tool result: x = 1"}, A_END]}
+    report = validate_dataset(_ds(tmp_path, line))
+    assert report.ok
+    assert any(w.line == 3 and w.message_index == 2 and "pasted" in w.text for w in report.warnings)

@@ -409,12 +409,14 @@ def generate_split(kind: str, n: int, seed: int = 0, weights: dict[str, float] |
     return [conv for _, conv in generate_tagged(kind, n, seed, weights)]
 
 
-def generate_dataset(seed: int = 0, size: int = DEFAULT_SIZE, *, heldout_size: int | None = None) -> TrainingDataset:
+def generate_dataset(
+    seed: int = 0, size: int = DEFAULT_SIZE, *, heldout_size: int | None = None, weights: dict[str, float] | None = None
+) -> TrainingDataset:
     """``size`` train conversations; valid and test (each ``heldout_size``, default size/10, at least 50)
     from the held-out templates and values."""
     h = heldout_size if heldout_size is not None else max(50, size // 10)
-    heldout = generate_split("heldout", 2 * h, seed)  # one draw, so valid and test share no example
-    return TrainingDataset(train=generate_split("train", size, seed), valid=heldout[:h], test=heldout[h:])
+    heldout = generate_split("heldout", 2 * h, seed, weights)  # one draw: valid and test share no example
+    return TrainingDataset(train=generate_split("train", size, seed, weights), valid=heldout[:h], test=heldout[h:])
 
 
 # ---- the held-out eval suite ------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from punie.errors import DatasetError
 from punie.toolcalls import normalize_tools, tool_name, tool_parameters
 
 DEFAULT_MAX_SEQ_LENGTH = 2048
+# the predecessor's data pasted results as user turns; a model trained on that never sees a tool turn
+_PASTED_RESULT = re.compile(r"\s*(tool result|tool output|function result|observation)\s*:|\s*<tool_response>", re.I)
 
 
 @dataclass
@@ -260,6 +263,10 @@ def validate_dataset(
             for s in soft:
                 add(Issue(label, lineno, s.message_index, s.message))
                 n_err += 1
+            for i, m in enumerate(conv["messages"]):
+                if m["role"] == "user" and _PASTED_RESULT.match(m.get("content") or ""):
+                    add(Issue(label, lineno, i, "looks like a tool result pasted as a user turn; "
+                              "use a tool message with tool_call_id", "warning"))
             tools = conv.get("tools")
             validators = schemas.get(tools)
             offered.update(validators)
