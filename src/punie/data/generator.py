@@ -21,12 +21,13 @@ from punie.data.examples import ConversationBuilder
 KINDS = ("train", "heldout")
 DEFAULT_SIZE = 3000
 
-# Conversation kind -> weight. No-call kinds (qa, greet, thanks) make ~24% of conversations; every
-# tool conversation also ends with a no-call answer after its tool results.
+# Conversation kind -> weight. No-call kinds (qa, greet, thanks) make ~25% of conversations; every
+# tool conversation also ends with a no-call answer after its tool results. The four terminal tools
+# get as much weight as read/write: they differ only in the verb, which is the hard part to learn.
 WEIGHTS: dict[str, float] = {
-    "read": 12, "write": 10, "run": 9, "run_cwd": 4, "run_bg": 6, "get_output": 4, "wait": 4, "kill": 4,
-    "release": 4, "copy": 4, "run_then_read": 4, "bg_wait": 3, "bg_check_release": 3, "parallel": 6,
-    "qa": 18, "greet": 7, "thanks": 4,
+    "read": 12, "write": 10, "run": 9, "run_cwd": 4, "run_bg": 6, "get_output": 6, "wait": 6, "kill": 6,
+    "release": 6, "copy": 4, "run_then_read": 4, "bg_wait": 3, "bg_check_release": 3, "parallel": 6,
+    "qa": 20, "greet": 8, "thanks": 5,
 }
 NO_CALL_KINDS = ("qa", "greet", "thanks")
 
@@ -394,10 +395,14 @@ def generate_tagged(kind: str, n: int, seed: int = 0, weights: dict[str, float] 
     attempts = 0
     while len(out) < n:
         ck = rng.choices(names, cum)[0]
-        conv = gen.conversation(ck)
-        key = _key(conv)
-        attempts += 1
-        if key in seen and attempts < n * 20:
+        # redraw the same kind on a duplicate, so kinds with few combinations (greetings) keep their share
+        for _ in range(8):
+            conv = gen.conversation(ck)
+            key = _key(conv)
+            attempts += 1
+            if key not in seen or attempts > n * 20:
+                break
+        else:
             continue
         seen.add(key)
         out.append((ck, conv))
