@@ -134,3 +134,13 @@ def test_inspect_terminal_and_html(ds: Path, tmp_path: Path, capsys: pytest.Capt
 def test_generated_train_prompts_do_not_overlap_suite() -> None:
     assert not {m["content"] for c in generate_split("train", 500, 0) for m in c["messages"] if m["role"] == "user"} & {
         m["content"] for c in heldout_suite_cases(100, 0) for m in c["messages"] if m["role"] == "user"}
+
+
+def test_help_and_usage_errors_without_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["dataset", "validate", "--help"]) == 0
+    assert "--max-seq-length" in capsys.readouterr().out
+    assert run(["dataset", "validate"]) == 2
+    err = capsys.readouterr().err
+    assert "Missing argument" in err and "Traceback" not in err
+    assert run(["dataset", "generate", "x", "--size", "many"]) == 2
+    assert run(["dataset", "generate", "x", "--size", "0"]) == 2
