@@ -15,6 +15,7 @@ from typer.core import TyperGroup
 
 from punie.errors import ConfigError, DatasetError
 
+
 class _Group(TyperGroup):
     """Turns typer's own (vendored-click) Exit/Abort/usage errors into click's, which punie's main()
     handles; without this, ``punie dataset X --help`` and a missing argument end in a traceback."""
