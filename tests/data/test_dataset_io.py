@@ -161,3 +161,15 @@ def test_failed_write_leaves_nothing_behind(tmp_path: Path) -> None:
     with pytest.raises(TypeError):
         write_dataset(TrainingDataset(train=[bad]), tmp_path / "out")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_write_refuses_to_replace_a_folder_with_other_files(tmp_path: Path) -> None:
+    conv = create_read_file_example("a.py", "x")
+    (tmp_path / "keep.txt").write_text("precious")
+    with pytest.raises(DatasetError, match="holds other files"):
+        write_dataset(TrainingDataset(train=[conv]), tmp_path)
+    assert (tmp_path / "keep.txt").read_text() == "precious"
+    out = tmp_path / "ds"
+    write_dataset(TrainingDataset(train=[conv], valid=[conv]), out)
+    write_dataset(TrainingDataset(train=[conv, conv], valid=[conv]), out)  # a dataset is replaced
+    assert len(read_dataset(out).train) == 2

@@ -390,6 +390,15 @@ def write_dataset(ds: TrainingDataset, path: str | Path, *, extra_files: dict[st
     target = Path(path)
     if target.exists() and not target.is_dir():
         raise DatasetError("output exists and is not a folder", location=str(target))
+    if target.is_dir():
+        # the folder is replaced as a whole: never do that to a folder holding anything but a dataset
+        ours = {f"{s}.jsonl" for s in SPLITS} | set(extra_files or {}) | {"punie_dataset.json"}
+        others = sorted(p.name for p in target.iterdir() if p.name not in ours)
+        if others:
+            raise DatasetError(
+                f"output folder exists and holds other files ({', '.join(others[:3])}); refusing to replace it",
+                location=str(target), hint="choose a new or empty folder",
+            )
     with atomic_dir(target) as tmp:
         for split, convs in ds.splits().items():
             write_jsonl(convs, tmp / f"{split}.jsonl")
