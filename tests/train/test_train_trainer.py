@@ -125,7 +125,9 @@ def test_bad_datasets(tiny_model_dir: str, tmp_path: Path) -> None:
         train(cfg(tiny_model_dir, tmp_path / "missing", tmp_path / "o"), progress=False)
     bad = tmp_path / "bad"
     bad.mkdir()
-    (bad / "train.jsonl").write_text('{"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}]}\n{oops\n')
+    good = '{"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}]}\n'
+    (bad / "train.jsonl").write_text(good + "{oops\n")
+    (bad / "valid.jsonl").write_text(good)
     with pytest.raises(DatasetError) as exc:
         train(cfg(tiny_model_dir, bad, tmp_path / "o"), progress=False)
     assert "train.jsonl:2" in str(exc.value)
