@@ -42,6 +42,12 @@ class _Gen:
         self.rng = rng
         self.t = T.TRAIN if kind == "train" else T.HELDOUT
         self.v = {name: sides[kind] for name, sides in pools().items()}
+        self.by_kind: dict[str, dict[str, list[str]]] = {}
+        for pool in ("multiline", "line"):
+            groups: dict[str, list[str]] = {}
+            for text in self.v[pool]:
+                groups.setdefault(_text_kind(text), []).append(text)
+            self.by_kind[pool] = groups
 
     # ---- small helpers ------------------------------------------------------------------------------
     def pick(self, seq: list[Any]) -> Any:
@@ -53,8 +59,14 @@ class _Gen:
     def val(self, pool: str) -> str:
         return self.pick(self.v[pool])
 
-    def content(self) -> str:
-        return self.val("multiline" if self.rng.random() < 0.5 else "line")
+    def content(self, path: str | None = None) -> str:
+        """A file body; most of the time one that suits the path's extension (.py gets Python, ...)."""
+        pool = "multiline" if self.rng.random() < 0.5 else "line"
+        if path and self.rng.random() < 0.8:
+            fitting = self.by_kind[pool].get(_file_kind(path))
+            if fitting:
+                return self.pick(fitting)
+        return self.val(pool)
 
     def two(self, pool: str) -> tuple[str, str]:
         a = self.val(pool)
@@ -114,7 +126,7 @@ class _Gen:
             return f"Error: file not found: {path}", False
         if r < 0.12:
             return f"Error: permission denied: {path}", False
-        return self.content(), True
+        return self.content(path), True
 
     def conv_read(self) -> Conversation:
         path = self.val("path")
@@ -144,7 +156,7 @@ class _Gen:
             content = self.val("line")
             prompt = self.tmpl("write_inline", path=path, content=content)
         else:
-            content = self.content()
+            content = self.content(path)
             prompt = self.tmpl("write_block", path=path, content=content)
         b = ConversationBuilder().user(prompt)
         if self.rng.random() < 0.06:
@@ -293,14 +305,14 @@ class _Gen:
             a, c = self.two("path")
             b.user(self.tmpl("read_two", a=a, b=c))
             ids = b.calls(("read_file", {"path": a}), ("read_file", {"path": c}))
-            ra, rc = self.content(), self.content()
+            ra, rc = self.content(a), self.content(c)
             b.result(ids[0], ra).result(ids[1], rc)
             b.answer(f"{self.read_answer(a, ra)} {self.read_answer(c, rc)}")
         elif shape == "read_and_run":
             path, cmd = self.val("path"), self.val("cmd")
             b.user(self.tmpl("read_and_run", path=path, cmd=cmd))
             ids = b.calls(("read_file", {"path": path}), ("run_command", {"command": cmd}))
-            content, out = self.content(), self.command_output(cmd, 0)
+            content, out = self.content(path), self.command_output(cmd, 0)
             b.result(ids[0], content).result(ids[1], f"exit code: 0\n{out}")
             b.answer(f"{self.read_answer(path, content)} {self.run_answer(cmd, 0, out)}")
         else:
@@ -377,6 +389,35 @@ class _Gen:
             "qa": self.conv_qa, "greet": self.conv_greet, "thanks": self.conv_thanks,
         }
         return table[kind]()
+
+
+_EXT_KIND = {"py": "python", "md": "markdown", "json": "json", "yaml": "yaml", "yml": "yaml", "toml": "toml",
+             "ts": "js", "js": "js", "rs": "rust", "txt": "text", "log": "text"}
+
+
+def _file_kind(path: str) -> str:
+    name = path.rsplit("/", 1)[-1]
+    return _EXT_KIND.get(name.rsplit(".", 1)[-1] if "." in name else "", "other")
+
+
+def _text_kind(text: str) -> str:
+    """A rough guess of what kind of file a snippet belongs in (only used to pair snippets with paths)."""
+    first = text.lstrip()
+    if first.startswith(("{", "[\"")) and not first.startswith("[tool") and not first.startswith("[package"):
+        return "json"
+    if first.startswith(("[tool", "[package", "version =")):
+        return "toml"
+    if first.startswith("#") and not first.startswith(("#!", "# -*-")) or first.startswith(("- [", "Q:")):
+        return "markdown"
+    if any(k in text for k in ("def ", "import ", "print(", "class ", "__name__", "MAX_", "except ")):
+        return "python"
+    if any(k in text for k in ("const ", "console.", "export ")):
+        return "js"
+    if any(k in text for k in ("fn main", "let total", "println!")):
+        return "rust"
+    if any(k in text for k in ("apiVersion:", "server:", "name: ", "version: 2", "- name:", "on: [")):
+        return "yaml"
+    return "text"
 
 
 def _key(conv: Conversation) -> str:
