@@ -64,6 +64,8 @@ RENDER: dict[str, Callable[[dict], str]] = {
     "phi4_mini": lambda c: "functools" + json.dumps([c]),
     "jamba": lambda c: "<tool_calls>" + json.dumps([c]) + "</tool_calls>",
     "kimi_k2": _kimi,
+    "deepseek_v3": lambda c: "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>" + c["name"]
+    + "\n```json\n" + json.dumps(c["arguments"]) + "\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>",
     "json_fence": lambda c: "Here is the call:\n```json\n" + json.dumps(c, indent=2) + "\n```",
     "pythonic": _py,
     "bare_json": lambda c: "Sure. " + json.dumps(c),
@@ -110,6 +112,7 @@ _NAIVE = [
     re.compile(r"<\|python_tag\|>(.*)", re.S),
     re.compile(r"\[TOOL_CALLS\](.*)", re.S),
     re.compile(r"<\|tool_call_argument_begin\|>(.*?)<\|tool_call_end\|>", re.S),
+    re.compile(r"<｜tool▁sep｜>(.*?)<｜tool▁call▁end｜>", re.S),
     re.compile(r"```(?:json)?\s*\n(.*?)```", re.S),
     re.compile(r"(\{.*\})", re.S),
     re.compile(r"(\[.*\])", re.S),

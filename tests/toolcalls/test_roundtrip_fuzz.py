@@ -60,7 +60,8 @@ def _check_never_raises(text: str) -> None:
 MARKERS = ["<tool_call>", "</tool_call>", "<function=", "</function>", "<parameter=", "</parameter>",
            "[TOOL_CALLS]", "[ARGS]", "<|python_tag|>", "```json\n", "```", "<think>", "</think>", "<arg_key>",
            "<arg_value>", "functools[", "<|tool_call|>", "<tool_calls>", "<|tool_call_begin|>",
-           "<|tool_call_argument_begin|>", "<|tool_call_end|>", '{"name": ', '"arguments": ', '"parameters": ',
+           "<|tool_call_argument_begin|>", "<|tool_call_end|>", "<｜tool▁call▁begin｜>", "<｜tool▁sep｜>",
+           "<｜tool▁call▁end｜>", "function", '{"name": ', '"arguments": ', '"parameters": ',
            "{", "}", "[", "]", "(", ")", '"', "'", ",", ";", "\\", "\n", "read_file", "get_weather", "=", ":",
            "true", "null", "1e999", "[f(", "\x00", "\ud800"]
 

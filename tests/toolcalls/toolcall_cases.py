@@ -238,6 +238,24 @@ CASES: dict[str, FormatCases] = {
             '{"city": "Tokyo"}'
         ],
     ),
+    "deepseek_v3": FormatCases(
+        no_call="DeepSeek answers directly when no tool is needed.",
+        one="Let me check.<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n```json\n"
+        '{"city": "Tokyo"}\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>',
+        one_content="Let me check.",
+        several='<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_weather<｜tool▁sep｜>{"city": "Tokyo"}<｜tool▁call▁end｜>'
+        '<｜tool▁call▁begin｜>get_time<｜tool▁sep｜>{"timezone": "Asia/Tokyo"}<｜tool▁call▁end｜><｜tool▁calls▁end｜>',
+        typed="<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>typed\n```json\n" + j(TYPED_ARGS)
+        + "\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>",
+        empty="<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_time<｜tool▁sep｜>{}<｜tool▁call▁end｜><｜tool▁calls▁end｜>",
+        escaped="<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>echo<｜tool▁sep｜>" + j({"text": TEXT})
+        + "<｜tool▁call▁end｜><｜tool▁calls▁end｜>",
+        malformed=[
+            '<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_weather<｜tool▁sep｜>{"city": Tokyo}<｜tool▁call▁end｜>',
+            '<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_weather {"city": "Tokyo"}<｜tool▁call▁end｜>',
+        ],
+        truncated=['<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_weather<｜tool▁sep｜>{"city": "Tokyo"}'],
+    ),
     "json_fence": FormatCases(
         no_call='Here is the package.json:\n```json\n{"name": "my-app", "version": "1.0.0", "private": true}\n```',
         one='I will look it up.\n```json\n{"name": "get_weather", "arguments": {"city": "Tokyo"}}\n```',
@@ -309,6 +327,10 @@ SAME_CALL_TABLE: list[tuple[str, str]] = [
     ("jamba", '<tool_calls>[{"name": "read_file", "arguments": {"path": "src/app.py"}}]</tool_calls>'),
     ("kimi_k2", "<|tool_calls_section_begin|><|tool_call_begin|>functions.read_file:0<|tool_call_argument_begin|>"
      '{"path": "src/app.py"}<|tool_call_end|><|tool_calls_section_end|>'),
+    ("deepseek_v3", "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>read_file\n```json\n"
+     '{"path": "src/app.py"}\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>'),
+    ("deepseek_v3", "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>read_file<｜tool▁sep｜>"
+     '{"path": "src/app.py"}<｜tool▁call▁end｜><｜tool▁calls▁end｜>'),
     ("json_fence", '```json\n{"name": "read_file", "arguments": {"path": "src/app.py"}}\n```'),
     ("json_fence", 'Here:\n```\n{"name": "read_file", "arguments": {"path": "src/app.py"}}\n```\nDone.'),
     ("pythonic", '[read_file(path="src/app.py")]'),

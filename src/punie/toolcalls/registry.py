@@ -27,6 +27,7 @@ _MODULES: dict[str, str] = {
     "phi4_mini": "punie.toolcalls.formats.phi4_mini",
     "jamba": "punie.toolcalls.formats.jamba",
     "kimi_k2": "punie.toolcalls.formats.kimi_k2",
+    "deepseek_v3": "punie.toolcalls.formats.deepseek_v3",
     "json_fence": "punie.toolcalls.formats.json_fence",
     "pythonic": "punie.toolcalls.formats.pythonic",
     "bare_json": "punie.toolcalls.formats.bare_json",
