@@ -10,6 +10,8 @@ from typing import Any
 import typer
 
 from punie.errors import ConfigError
+from punie.toolcalls.registry import FORMATS  # names only: format modules load on first parse
+from punie.toolcalls.result import NO_CALL_FORMAT
 
 
 def _read_text(path: Path | None) -> str:
@@ -46,12 +48,13 @@ def load_tools(path: Path) -> list[dict[str, Any]]:
 def parse_cmd(
     file: Path | None = typer.Argument(None, help="Model output to parse (default: stdin; '-' = stdin)."),
     tools: Path | None = typer.Option(None, "--tools", help="JSON file with the tool specs offered."),
-    format: str | None = typer.Option(None, "--format", help="Read only this format (see --verbose output)."),
+    format: str | None = typer.Option(
+        None, "--format", help="Read only this format: " + ", ".join((*FORMATS, NO_CALL_FORMAT)) + "."
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Print calls, format, content, errors, repaired."),
 ) -> None:
     """Parse model output into tool calls: prints a JSON list of {"name", "arguments"} ([] when none)."""
-    from punie.toolcalls.registry import FORMATS, parse
-    from punie.toolcalls.result import NO_CALL_FORMAT
+    from punie.toolcalls.registry import parse
 
     if format is not None and format not in (*FORMATS, NO_CALL_FORMAT):
         raise ConfigError(
