@@ -121,11 +121,16 @@ def test_check_leakage_exit_codes(ds: Path, tmp_path: Path, capsys: pytest.Captu
     assert run(["dataset", "check-leakage", str(ds), str(leaky), "--max-share", "0.2"]) == 0
 
 
-def test_inspect_terminal_and_html(ds: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_model_dir: str) -> None:
-    assert run(["dataset", "inspect", str(ds), "--index", "3", "--model", tiny_model_dir]) == 0
+def test_inspect_terminal_and_html(ds: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                  tokenizer: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    import punie.models
+
+    # the session's tokenizer instead of a second ~10 s load; the CLI path is otherwise unchanged
+    monkeypatch.setattr(punie.models, "load_tokenizer", lambda name=None: tokenizer)
+    assert run(["dataset", "inspect", str(ds), "--index", "3"]) == 0
     assert "trained" in capsys.readouterr().out
     page = tmp_path / "i.html"
-    assert run(["dataset", "inspect", str(ds), "--html", str(page), "-n", "2", "--model", tiny_model_dir]) == 0
+    assert run(["dataset", "inspect", str(ds), "--html", str(page), "-n", "2", "--model", "smollm2-135m"]) == 0
     text = page.read_text()
     assert text.count("<h2>") == 2 and "class='trained'" in text and "class='masked'" in text
     assert run(["dataset", "inspect", str(ds), "--index", "9999"]) == 2
