@@ -37,23 +37,33 @@ def _dump(value: Any) -> str:
     return "" if value is None else json.dumps(value, indent=1, ensure_ascii=False, sort_keys=True)
 
 
+def call_lines(calls: Any) -> list[str]:
+    """One line per call, ``name {"arg": value}``, sorted: an order-insensitive view for reading and diffing."""
+    if not isinstance(calls, list):
+        return []
+    lines = []
+    for call in calls:
+        if isinstance(call, dict) and "name" in call:
+            lines.append(f"{call['name']} {json.dumps(call.get('arguments') or {}, sort_keys=True, ensure_ascii=False)}")
+        else:
+            lines.append(json.dumps(call, sort_keys=True, ensure_ascii=False, default=str))
+    return sorted(lines)
+
+
 def _diff(record: dict[str, Any]) -> list[dict[str, str]]:
-    """Expected vs parsed calls as a line diff; other record kinds show their extra fields."""
+    """Expected vs parsed calls, one line per call (- missing, + extra); other records show extra fields."""
     if record.get("expected_calls") is not None and "strict_ok" in record:
         if record.get("correct"):
             return [{"cls": "", "text": "(match)"}]
-        key = lambda c: json.dumps(c, sort_keys=True)  # noqa: E731 - order-insensitive view
-        exp = _dump(sorted(record.get("expected_calls") or [], key=key)).splitlines()
-        got = _dump(sorted(record.get("calls") or [], key=key)).splitlines()
         lines = []
-        for line in difflib.unified_diff(exp, got, "expected", "parsed", n=1, lineterm=""):
-            if line.startswith(("---", "+++")):
-                continue
-            cls = "diff-add" if line.startswith("+") else "diff-del" if line.startswith("-") else ""
-            lines.append({"cls": cls, "text": line})
+        for line in difflib.ndiff(call_lines(record.get("expected_calls")), call_lines(record.get("calls"))):
+            if line.startswith(("- ", "+ ")):
+                lines.append({"cls": "diff-add" if line[0] == "+" else "diff-del", "text": line})
+        if not record.get("expected_calls") and not record.get("calls"):
+            lines.append({"cls": "diff-del", "text": "no call expected; the reply attempted one"})
         for err in record.get("parse_errors") or []:
             lines.append({"cls": "diff-del", "text": f"parse error: {err}"})
-        return lines or [{"cls": "", "text": "(parse errors only)"}]
+        return lines
     extra = {k: v for k, v in record.items() if k not in STANDARD_KEYS}
     text = _dump(extra) if extra else ""
     return [{"cls": "", "text": text[:4000]}]
@@ -63,8 +73,9 @@ def _case_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for rec in report.get("cases", []):
         row = dict(rec)
-        row["calls_json"] = _dump(rec.get("calls"))
-        row["expected_json"] = _dump(rec.get("expected_calls"))
+        row["calls_json"] = "\n".join(call_lines(rec.get("calls"))) or ("(none)" if rec.get("calls") == [] else "")
+        row["expected_json"] = ("\n".join(call_lines(rec.get("expected_calls"))) or "(no call)"
+                                if rec.get("expected_calls") is not None else "")
         row["diff"] = _diff(rec)
         row.setdefault("prompt", "")
         rows.append(row)
@@ -106,7 +117,7 @@ def _category_rows(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     rows = list(report.get("categories", {}).items())
     tc = report.get("tool_calling")
     if tc and len(rows) > 1:
-        rows.append(("tool calling (all tool cases)", tc))
+        rows.append(("tool calling (all)", tc))
     rows.append(("overall", report["overall"]))
     return rows
 

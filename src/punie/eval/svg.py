@@ -13,7 +13,7 @@ def bar_chart(rows: list[dict[str, Any]], series: list[str], *, width: int = 640
 
     ``rows``: [{"label": str, "values": [(accuracy|None, (lo, hi)|None), ...one per series]}].
     """
-    label_w, bar_h, gap = 150, 14, 10
+    label_w, bar_h, gap = 190, 14, 10
     group_h = bar_h * len(series) + gap
     legend_h = 18 if len(series) > 1 else 0
     height = 24 + legend_h + group_h * len(rows) + 22
@@ -34,7 +34,7 @@ def bar_chart(rows: list[dict[str, Any]], series: list[str], *, width: int = 640
     for r, row in enumerate(rows):
         gy = y0 + r * group_h
         out.append(f'<text x="{label_w - 6}" y="{gy + group_h / 2:.1f}" class="s" text-anchor="end" '
-                   f'dominant-baseline="middle">{escape(str(row["label"])[:24])}</text>')
+                   f'dominant-baseline="middle">{escape(str(row["label"])[:30])}</text>')
         for s, value in enumerate(row["values"]):
             acc, ci = value if value else (None, None)
             y = gy + s * bar_h
