@@ -173,3 +173,45 @@ def test_write_refuses_to_replace_a_folder_with_other_files(tmp_path: Path) -> N
     write_dataset(TrainingDataset(train=[conv], valid=[conv]), out)
     write_dataset(TrainingDataset(train=[conv, conv], valid=[conv]), out)  # a dataset is replaced
     assert len(read_dataset(out).train) == 2
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(["role", "content", "tool_calls", "function", "name", "arguments", "id", "tool_call_id",
+                         "messages", "tools", "prompt", "completion", "text", "type"]), inner, max_size=4),
+    max_leaves=12,
+)
+_message = st.fixed_dictionaries(
+    {"role": st.sampled_from(["user", "assistant", "tool", "system", "bot"]) | _json},
+    optional={"content": _json, "tool_calls": _json, "tool_call_id": _json},
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(line=st.one_of(
+    _json,
+    st.fixed_dictionaries({"messages": st.lists(_message, max_size=4)}, optional={"tools": _json}),
+    st.fixed_dictionaries({"prompt": _json, "completion": _json}),
+    st.fixed_dictionaries({
+        "tools": st.lists(st.fixed_dictionaries({"type": st.just("function"), "function": st.fixed_dictionaries(
+            {"name": st.just("t"), "parameters": _json})}), min_size=1, max_size=2),
+        "messages": st.tuples(st.just({"role": "user", "content": "x"}), st.fixed_dictionaries(
+            {"role": st.just("assistant"), "content": st.just(""), "tool_calls": st.lists(st.fixed_dictionaries(
+                {"id": st.just("c1"), "function": st.fixed_dictionaries({"name": st.just("t"), "arguments": _json})}),
+                min_size=1, max_size=2)})).map(list),
+    }),
+))
+def test_any_json_line_is_read_or_refused_cleanly(tmp_path_factory: pytest.TempPathFactory, line: object) -> None:
+    from punie.data import validate_dataset
+
+    f = tmp_path_factory.mktemp("fuzz") / "x.jsonl"
+    f.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    try:
+        list(read_jsonl(f))
+    except DatasetError as exc:
+        assert exc.location and exc.location.endswith(":1")
+    try:
+        validate_dataset(f)
+    except DatasetError as exc:
+        assert exc.location

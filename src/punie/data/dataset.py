@@ -67,7 +67,11 @@ def iter_lines(path: Path, *, label: str | None = None) -> Iterator[tuple[int, s
     label = label or str(path)
     if not path.is_file():
         raise DatasetError("file not found", location=label)
-    with open(path, "rb") as fh:
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed by the with below; the open itself may fail
+    except OSError as exc:
+        raise DatasetError(f"can't open: {exc.strerror}", location=label) from None
+    with fh:
         lineno = 0
         while True:
             raw = fh.readline(MAX_LINE_BYTES + 1)

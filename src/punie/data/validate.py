@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
 
 from punie.data.dataset import ROLES, Conversation, iter_lines, split_files, to_conversation
 from punie.errors import DatasetError
@@ -120,6 +121,13 @@ def _fast_check(schema: dict[str, Any]) -> Callable[[Any], bool] | None:
 class _Checker:
     def __init__(self, schema: dict[str, Any]) -> None:
         self.validator = Draft202012Validator(schema)
+        self.schema_error: str | None = None
+        self.fast: Callable[[Any], bool] | None = None
+        try:
+            Draft202012Validator.check_schema(schema)
+        except SchemaError as exc:
+            self.schema_error = exc.message
+            return
         self.fast = _fast_check(schema)
 
     def is_valid(self, args: Any) -> bool:
@@ -179,6 +187,8 @@ def check_conversation(conv: Conversation, validators: dict[str, Any]) -> list[t
                     pass
                 elif name not in validators:
                     problems.append((i, f"call to tool {name!r}, which is not in the tools offered"))
+                elif validators[name].schema_error:
+                    problems.append((i, f"tool {name!r} has an invalid parameters schema: {validators[name].schema_error}"))
                 else:
                     v = validators[name]
                     if not v.is_valid(args):
