@@ -132,6 +132,7 @@ def main() -> None:
             model = lora(base, args.rank, args.layers)
             model.train()
             results[name] = run(method, model, batches, lr=1e-4)
+            print(f"batch {bs}: {name}: {results[name][0]:.3f} examples/s", flush=True)
             del model, base
         (ex_naive, g_naive, l_naive), (ex_punie, g_punie, l_punie) = results["naive PEFT"], results["punie"]
         rel = max(float((g_naive[k] - g_punie[k]).norm() / g_naive[k].norm().clamp_min(1e-12)) for k in g_naive)

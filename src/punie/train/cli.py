@@ -17,7 +17,12 @@ from punie.train.config import TrainConfig, load_config
 
 
 def _run_train(data: str, config: Optional[str], given: dict[str, Any]) -> None:  # noqa: UP045
-    cfg = load_config(config, {**{k: v for k, v in given.items() if v is not None}, "data": data})
+    given = {k: v for k, v in given.items() if v is not None}
+    if given.get("resume") and not config:
+        # resume with the run's own resolved settings; flags typed now still override them
+        saved = Path(given.get("output") or TrainConfig().output) / "config.json"
+        config = str(saved) if saved.is_file() else None
+    cfg = load_config(config, {**given, "data": data})
     from punie.train.trainer import train
 
     result = train(cfg)

@@ -142,7 +142,9 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{p}: config file not found")
     text = p.read_text(encoding="utf-8")
     try:
-        if p.suffix.lower() in (".yaml", ".yml"):
+        if p.suffix.lower() == ".json":  # a run's saved config.json (used by --resume)
+            data = json.loads(text)
+        elif p.suffix.lower() in (".yaml", ".yml"):
             import yaml
 
             data = yaml.safe_load(text) or {}

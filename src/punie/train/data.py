@@ -222,8 +222,9 @@ class BatchStream:
             e += 1
 
     def epoch_of(self, position: int) -> float:
-        n = len(self._epoch(0))
-        return position / max(1, n)
+        if not hasattr(self, "_n0"):
+            self._n0 = len(plan_epoch(self.examples, self.batch_size, self.seed, 0, min_size=self.min_size))
+        return position / max(1, self._n0)
 
 
 def collate(examples: list[Example], indices: list[int]) -> Batch:

@@ -23,8 +23,8 @@ from punie.errors import ConfigError, DatasetError, PunieError
 from punie.paths import atomic_write_text
 from punie.train.config import TrainConfig
 
-# Fields that may differ on --resume (they don't change what a step computes).
-RESUMABLE_CHANGES = {"iters", "patience", "eval_every", "save_every", "threads", "resume", "overwrite", "eval_samples", "log_every"}
+# Fields that may differ on --resume (they don't change what a step computes; the data fingerprint is checked).
+RESUMABLE_CHANGES = {"data", "output", "iters", "patience", "eval_every", "save_every", "threads", "resume", "overwrite", "eval_samples", "log_every"}
 
 
 class TrainingError(PunieError):

@@ -1,0 +1,111 @@
+"""punie serve: one tool-requiring request with the tool-prefix KV cache vs without, and 8 concurrent clients.
+
+Two servers on 127.0.0.1 share one loaded model: InProcessBackend(prefix_cache=True) and
+(prefix_cache=False). Requests go through the official openai client, alternating between the two,
+so machine noise hits both alike. Printed: median end-to-end latency and time to first streamed
+token for each, their ratios (goal: cached ≤ 1/3 of uncached), then throughput of 8 concurrent
+clients vs 1 client on the cached server (concurrent requests are batched into one generate call).
+
+    .venv/bin/python bench/serve.py [--model smollm2-135m] [--repeats 5] [--max-tokens 48] [--per-client 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import threading
+import time
+
+import openai
+import torch
+
+from punie.backends.inprocess import InProcessBackend
+from punie.models import load_model
+from punie.serve import ServerThread, create_app
+from punie.toolcalls import default_tools
+
+ASKS = ["Show me src/app.py", "What's in README.md?", "Please run `pytest -q`", "Open docs/index.md for me",
+        "Run ls -la", "Write 'hello' to notes.txt", "Can you read setup.cfg?", "Execute `git status`"]
+TOOLS = default_tools()
+
+
+def one(client: openai.OpenAI, ask: str, max_tokens: int) -> tuple[float, bool]:
+    t0 = time.perf_counter()
+    r = client.chat.completions.create(model="m", messages=[{"role": "user", "content": ask}], tools=TOOLS,
+                                       max_tokens=max_tokens)
+    return time.perf_counter() - t0, bool(r.choices[0].message.tool_calls)
+
+
+def first_token(client: openai.OpenAI, ask: str, max_tokens: int) -> float:
+    t0 = time.perf_counter()
+    stream = client.chat.completions.create(model="m", messages=[{"role": "user", "content": ask}],
+                                            max_tokens=max_tokens, stream=True)
+    ttft = None
+    for chunk in stream:  # the role chunk comes first; the first generated text comes after prefill
+        if ttft is None and chunk.choices and (chunk.choices[0].delta.content or chunk.choices[0].delta.tool_calls):
+            ttft = time.perf_counter() - t0
+    return ttft if ttft is not None else time.perf_counter() - t0
+
+
+def throughput(client: openai.OpenAI, clients: int, per_client: int, max_tokens: int) -> float:
+    done: list[float] = []
+
+    def worker(k: int) -> None:
+        for j in range(per_client):
+            done.append(one(client, ASKS[(k + j) % len(ASKS)], max_tokens)[0])
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return len(done) / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--max-tokens", type=int, default=48)
+    ap.add_argument("--per-client", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    model, tok = load_model(args.model)
+    cached = InProcessBackend(model, tok, batch_size=8, prefix_cache=True)
+    plain = InProcessBackend(model, tok, batch_size=8, prefix_cache=False)
+    prefix = cached.builder.encode_prompt([{"role": "user", "content": ASKS[0]}], TOOLS).prefix_len
+    with ServerThread(create_app(cached, model_name="m")) as s1, ServerThread(create_app(plain, model_name="m")) as s2:
+        c1 = openai.OpenAI(base_url=s1.base_url, api_key="x", max_retries=0, timeout=600)
+        c2 = openai.OpenAI(base_url=s2.base_url, api_key="x", max_retries=0, timeout=600)
+        one(c1, ASKS[0], args.max_tokens)  # warm-up: builds the prefix cache (and warms the allocator)
+        one(c2, ASKS[0], args.max_tokens)
+        lat = {"cached": [], "uncached": []}
+        ttft = {"cached": [], "uncached": []}
+        calls = {"cached": 0, "uncached": 0}
+        for i in range(args.repeats):
+            ask = ASKS[(i + 1) % len(ASKS)]
+            for name, client in (("cached", c1), ("uncached", c2)) if i % 2 == 0 else (("uncached", c2), ("cached", c1)):
+                t, has_call = one(client, ask, args.max_tokens)
+                lat[name].append(t)
+                calls[name] += has_call
+                ttft[name].append(first_token(client, ask, args.max_tokens))
+        med = {k: statistics.median(v) for k, v in lat.items()}
+        mft = {k: statistics.median(v) for k, v in ttft.items()}
+        print(f"model: {args.model or 'smollm2-135m'}, tool prefix: {prefix} tokens, max_tokens: {args.max_tokens}, "
+              f"torch threads: {args.threads}, repeats: {args.repeats}")
+        print(f"single tool-requiring request, median end-to-end: cached {med['cached']:.3f} s | "
+              f"uncached {med['uncached']:.3f} s | cached/uncached = {med['cached'] / med['uncached']:.2f}")
+        print(f"time to first streamed token, median:           cached {mft['cached']:.3f} s | "
+              f"uncached {mft['uncached']:.3f} s | cached/uncached = {mft['cached'] / mft['uncached']:.2f}")
+        print(f"replies with a parsed tool call: cached {calls['cached']}/{args.repeats}, "
+              f"uncached {calls['uncached']}/{args.repeats}")
+        seq = throughput(c1, 1, args.per_client * 2, args.max_tokens)
+        conc = throughput(c1, 8, args.per_client, args.max_tokens)
+        print(f"throughput (cached server): 1 client {seq:.2f} req/s | 8 concurrent clients {conc:.2f} req/s | "
+              f"ratio {conc / seq:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
