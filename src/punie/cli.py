@@ -72,9 +72,30 @@ def cli(debug: bool) -> None:
         os.environ["PUNIE_DEBUG"] = "1"
 
 
+def _exception_types() -> tuple[tuple[type[BaseException], ...], ...]:
+    exits: list[type[BaseException]] = [click.exceptions.Exit]
+    usage: list[type[BaseException]] = [click.exceptions.ClickException]
+    aborts: list[type[BaseException]] = [click.exceptions.Abort]
+    try:
+        from typer import _click as tclick
+        from typer import exceptions as texc
+
+        exits.append(texc.Exit)
+        usage.append(tclick.exceptions.ClickException)
+        if hasattr(tclick.exceptions, "Abort"):
+            aborts.append(tclick.exceptions.Abort)
+        if hasattr(texc, "Abort"):
+            aborts.append(texc.Abort)
+    except ImportError:  # older typer uses the click package itself
+        pass
+    return tuple(exits), tuple(usage), tuple(aborts)
+
+
 def main(argv: list[str] | None = None) -> int:
     from punie.errors import PunieError
 
+    # typer >= 0.2x raises exceptions of its own vendored click copy; catch both families
+    exits, usage_errors, aborts = _exception_types()
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("PUNIE_DEBUG") == "1"
     try:
@@ -84,12 +105,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         click.echo(f"punie: error: {exc}", err=True)
         return 2
-    except click.exceptions.Abort:
+    except aborts:
         click.echo("punie: aborted", err=True)
         return 130
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code or 0)
-    except click.ClickException as exc:
+    except exits as exc:
+        return int(getattr(exc, "exit_code", 0) or 0)
+    except usage_errors as exc:
         exc.show()
         return 2
     except KeyboardInterrupt:
