@@ -267,7 +267,8 @@ def _fold_numeric(node: ast.AST) -> Any:
 def parse_reply(text: str, functions: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str, bool]:
     """(calls, format, bfcl_strict): BFCL's own decoder first, then punie's pythonic and lenient parsers."""
     try:
-        return decode_pythonic(text), "pythonic", True
+        calls = decode_pythonic(text)
+        return calls, "pythonic" if calls else "none", True
     except (DecodeError, RecursionError):
         pass
     from punie.toolcalls import normalize_tools, parse

@@ -330,6 +330,9 @@ def sandbox_mode() -> str:
 
 
 def judge(case: dict[str, Any], text: str) -> dict[str, Any]:
+    if not (text or "").strip():
+        return {"correct": False, "code": "", "output": "", "detail": "empty reply", "sandbox": sandbox_mode(),
+                "timeout": False}
     code = extract_code(text, case["entry_point"], case["prompt"])
     result = run_program(code, case["tests"])
     if result["passed"]:
