@@ -236,3 +236,31 @@ def test_200_concurrent_requests_a_quarter_malformed() -> None:
             call = payload["choices"][0]["message"]["tool_calls"][0]
             assert json.loads(call["function"]["arguments"]) == {"path": f"f{i}.py"}
     assert n_bad == 50
+
+
+def test_backend_factory_is_loaded_at_startup() -> None:
+    made: list[FakeBackend] = []
+
+    def factory() -> FakeBackend:
+        made.append(FakeBackend())
+        return made[-1]
+
+    app = create_app(factory, model_name="base")
+    assert not made  # nothing loads until the server starts
+    with ServerThread(app) as srv, openai.OpenAI(base_url=srv.base_url, api_key="x", max_retries=0) as c:
+        assert c.chat.completions.create(model="base", messages=[{"role": "user", "content": "hi"}]).choices[0].message.content
+    assert len(made) == 1
+
+
+def test_adapters_need_a_backend_that_can_switch() -> None:
+    from punie.errors import ServeError
+
+    class NoAdapters:  # a Backend with generate/stream only
+        name = "plain"
+        generate = FakeBackend.generate
+        stream = FakeBackend.stream
+
+    backend = NoAdapters()
+    app = create_app(lambda: backend, model_name="base", adapters={"alpha": "/a"})
+    with pytest.raises(ServeError):
+        ServerThread(app).start(timeout=30)

@@ -57,6 +57,8 @@ def test_valid_request_with_tool_round_trip_messages() -> None:
         (body(n=3), "n", 400),
         (body(stop=["a", "b", "c", "d", "e"]), "stop", 400),
         (body(tools=[{"type": "function", "function": {"name": "bad name!"}}]), "tools[0].function.name", 400),
+        (body(response_format={"type": "json_object"}), "response_format", 400),
+        (body(logprobs=True), "logprobs", 400),
     ],
 )
 def test_invalid_requests_name_the_field(raw: bytes, param: str | None, status: int) -> None:

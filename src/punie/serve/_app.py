@@ -107,7 +107,8 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = state.engine or await asyncio.to_thread(_to_engine, backend, limits)  # a factory may load
+        # a factory may load a model: off the event loop
+        engine = state.engine if state.engine is not None else await asyncio.to_thread(_to_engine, backend, limits)
         if adapters and not hasattr(engine.backend, "use_adapter"):
             raise ServeError("this backend can't switch adapters (no use_adapter)", location="--adapter")
         state.engine = engine

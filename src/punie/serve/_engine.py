@@ -134,13 +134,13 @@ class Engine:
         self._pending = rest
         while True:
             try:
-                job = self._queue.get_nowait()
+                nxt = self._queue.get_nowait()
             except queue.Empty:
                 break
-            if job is None:
+            if nxt is None:  # shutting down: finish this batch first
                 self._queue.put(None)
                 break
-            (batch if self._fits(batch, job) else self._pending).append(job)
+            (batch if self._fits(batch, nxt) else self._pending).append(nxt)
         return batch
 
     def _fits(self, batch: list[_Job], job: _Job) -> bool:

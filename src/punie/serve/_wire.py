@@ -107,6 +107,8 @@ class ChatRequest(_Loose):
     stream_options: StreamOptions | None = None
     n: int = Field(default=1, ge=1, le=1)
     seed: int | None = None
+    response_format: dict[str, Any] | None = None
+    logprobs: bool | None = None
 
 
 def _param(loc: tuple[Any, ...]) -> str:
@@ -136,6 +138,12 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         param = _param(tuple(err.get("loc", ())))
         raise APIError(400, f"{param}: {err.get('msg')}" if param else str(err.get("msg")), param=param or None) from exc
     check_messages(req.messages)
+    # refused rather than ignored: a client relying on them would silently get something else
+    if req.response_format and req.response_format.get("type", "text") != "text":
+        raise APIError(400, "response_format: only 'text' is supported (use tools for structured output)",
+                       param="response_format", code="unsupported")
+    if req.logprobs:
+        raise APIError(400, "logprobs: not supported by punie serve", param="logprobs", code="unsupported")
     if req.stop is not None:
         stops = [req.stop] if isinstance(req.stop, str) else req.stop
         if len(stops) > 4 or any(not s for s in stops):
