@@ -4,61 +4,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
-from typer.core import TyperGroup
 
 from punie.errors import ConfigError, DatasetError
 
-
-class _Group(TyperGroup):
-    """Turns typer's own (vendored-click) Exit/Abort/usage errors into click's, which punie's main()
-    handles; without this, ``punie dataset X --help`` and a missing argument end in a traceback."""
-
-    def make_context(self, *args: Any, **kwargs: Any) -> Any:
-        with _as_click_exceptions():
-            return super().make_context(*args, **kwargs)
-
-    def invoke(self, ctx: Any) -> Any:
-        with _as_click_exceptions():
-            return super().invoke(ctx)
-
-
-@contextmanager
-def _as_click_exceptions() -> Iterator[None]:
-    try:
-        yield
-    except typer.Exit as exc:
-        if isinstance(exc, click.exceptions.Exit):
-            raise
-        _exit(getattr(exc, "exit_code", 0))
-    except typer.Abort as exc:
-        if isinstance(exc, click.exceptions.Abort):
-            raise
-        raise click.exceptions.Abort() from None
-    except Exception as exc:
-        show = getattr(exc, "show", None)
-        code = getattr(exc, "exit_code", None)
-        if isinstance(exc, click.ClickException) or show is None or not isinstance(code, int):
-            raise
-        show()
-        _exit(code)
-
-
-def _exit(code: int) -> None:
-    # click (standalone_mode=False) turns an Exit into a return value that punie's main() drops, so a
-    # non-zero code must leave as SystemExit
-    if code:
-        raise SystemExit(code)
-    raise click.exceptions.Exit(0)
-
-
-app = typer.Typer(add_completion=False, no_args_is_help=True, cls=_Group,
+app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Generate, validate, inspect and transform tool-calling datasets.")
 
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model whose prompt builder/tokenizer to use.")]
@@ -67,7 +20,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object ins
 
 
 def _fail() -> None:
-    _exit(1)
+    raise typer.Exit(1)  # punie.cli.main turns it into the process exit code
 
 
 def _builder(model: str | None) -> Any:
