@@ -473,7 +473,7 @@ SUITE_SIZE = 300
 _SUITE_SEED_OFFSET = 10_000
 
 
-def _subkind(ck: str, calls: list[dict[str, Any]], step: int, after_tool: bool, last_user: str) -> str:
+def _subkind(ck: str, calls: list[dict[str, Any]], step: int, after_tool: bool) -> str:
     if not calls:
         if after_tool:
             return "answer_after_result"
@@ -509,8 +509,7 @@ def heldout_suite_cases(n: int = SUITE_SIZE, seed: int = 0, *, call_share: float
             calls = calls_of(m)
             if key not in seen:
                 seen.add(key)
-                last_user = next(x["content"] for x in reversed(history) if x["role"] == "user")
-                sub = _subkind(ck, calls, step, history[-1]["role"] == "tool", last_user)
+                sub = _subkind(ck, calls, step, history[-1]["role"] == "tool")
                 buckets.setdefault(sub, []).append(
                     {"messages": _suite_messages(history), "expected_calls": calls}
                 )
