@@ -199,9 +199,9 @@ async def chat_completions(request: Request) -> Response:
     completion_id = new_id("chatcmpl-")
     try:
         if req.stream:
-            job = engine.open_stream(adapter, plan.request)
+            engine.check_capacity()  # the job itself is queued once the response starts streaming
             return StreamingResponse(
-                stream_events(engine, job, plan, req.model, completion_id),
+                stream_events(engine, adapter, plan, req.model, completion_id),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
@@ -215,11 +215,20 @@ async def chat_completions(request: Request) -> Response:
     return JSONResponse(completion_body(completion_id, req.model, gen, reply))
 
 
-async def stream_events(engine: Engine, job: Any, plan: Plan, model: str, completion_id: str) -> AsyncIterator[str]:
+async def stream_events(
+    engine: Engine, adapter: str | None, plan: Plan, model: str, completion_id: str
+) -> AsyncIterator[str]:
     """SSE chunks: role, content deltas as they come, complete tool calls, finish, [DONE]."""
     created = int(time.time())
     splitter = StreamSplitter(watch_calls=plan.parse_calls, stop=plan.request.stop)
     end = StreamEnd()
+    # opened here, not in the handler: a client gone before streaming starts never queues a job
+    try:
+        job = engine.open_stream(adapter, plan.request)
+    except Overloaded as exc:  # filled up since the handler checked: say so in-stream
+        yield sse(APIError(503, f"server busy: {exc}", type="server_error", code="overloaded").body())
+        yield sse("[DONE]")
+        return
     try:
         yield sse(chunk_body(completion_id, model, created, {"role": "assistant", "content": ""}))
         try:

@@ -83,9 +83,12 @@ class Engine:
         return use(adapter)
 
     # ---- async API (called on the event loop) ----------------------------------------------------------
-    def _submit(self, job: _Job) -> None:
+    def check_capacity(self) -> None:
         if self._queue.qsize() + len(self._pending) >= self.max_queue:
             raise Overloaded(f"{self.max_queue} requests are already waiting")
+
+    def _submit(self, job: _Job) -> None:
+        self.check_capacity()
         self.start()
         self._queue.put(job)
 
