@@ -79,11 +79,13 @@ class _Gen:
         word = cmd.split()[0]
         n = self.rng.randint(2, 60)
         secs = f"{self.rng.uniform(0.1, 9.9):.2f}"
+        if code == 127:
+            return f"sh: 1: {word}: not found"
         if code:
-            return self.pick(
-                [f"error: {word} failed: 1 problem found", f"FAILED tests/test_core.py::test_case_{n} - AssertionError\n"
-                 f"1 failed, {n} passed in {secs}s", f"{word}: command exited with errors", "Error: missing script"]
-            )
+            if "test" in cmd:
+                return f"FAILED tests/test_core.py::test_case_{n} - AssertionError\n1 failed, {n} passed in {secs}s"
+            return self.pick([f"error: {word} failed: 1 problem found", f"{word}: command exited with errors",
+                              f"error: {n} problems (1 error, {n - 1} warnings)"])
         if "pytest" in cmd or " test" in cmd or cmd.endswith("test"):
             return f"{n} passed in {secs}s"
         if "build" in cmd:
