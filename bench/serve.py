@@ -24,25 +24,39 @@ from punie.models import load_model
 from punie.serve import ServerThread, create_app
 from punie.toolcalls import default_tools
 
-ASKS = ["Show me src/app.py", "What's in README.md?", "Please run `pytest -q`", "Open docs/index.md for me",
-        "Run ls -la", "Write 'hello' to notes.txt", "Can you read setup.cfg?", "Execute `git status`"]
+ASKS = [
+    "Show me src/app.py",
+    "What's in README.md?",
+    "Please run `pytest -q`",
+    "Open docs/index.md for me",
+    "Run ls -la",
+    "Write 'hello' to notes.txt",
+    "Can you read setup.cfg?",
+    "Execute `git status`",
+]
 TOOLS = default_tools()
 
 
 def one(client: openai.OpenAI, ask: str, max_tokens: int) -> tuple[float, bool]:
     t0 = time.perf_counter()
-    r = client.chat.completions.create(model="m", messages=[{"role": "user", "content": ask}], tools=TOOLS,
-                                       max_tokens=max_tokens)
+    r = client.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": ask}], tools=TOOLS, max_tokens=max_tokens
+    )
     return time.perf_counter() - t0, bool(r.choices[0].message.tool_calls)
 
 
 def first_token(client: openai.OpenAI, ask: str, max_tokens: int) -> float:
     t0 = time.perf_counter()
-    stream = client.chat.completions.create(model="m", messages=[{"role": "user", "content": ask}],
-                                            max_tokens=max_tokens, stream=True)
+    stream = client.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": ask}], max_tokens=max_tokens, stream=True
+    )
     ttft = None
     for chunk in stream:  # the role chunk comes first; the first generated text comes after prefill
-        if ttft is None and chunk.choices and (chunk.choices[0].delta.content or chunk.choices[0].delta.tool_calls):
+        if (
+            ttft is None
+            and chunk.choices
+            and (chunk.choices[0].delta.content or chunk.choices[0].delta.tool_calls)
+        ):
             ttft = time.perf_counter() - t0
     return ttft if ttft is not None else time.perf_counter() - t0
 
@@ -76,7 +90,10 @@ def main() -> None:
     cached = InProcessBackend(model, tok, batch_size=8, prefix_cache=True)
     plain = InProcessBackend(model, tok, batch_size=8, prefix_cache=False)
     prefix = cached.builder.encode_prompt([{"role": "user", "content": ASKS[0]}], TOOLS).prefix_len
-    with ServerThread(create_app(cached, model_name="m")) as s1, ServerThread(create_app(plain, model_name="m")) as s2:
+    with (
+        ServerThread(create_app(cached, model_name="m")) as s1,
+        ServerThread(create_app(plain, model_name="m")) as s2,
+    ):
         c1 = openai.OpenAI(base_url=s1.base_url, api_key="x", max_retries=0, timeout=600)
         c2 = openai.OpenAI(base_url=s2.base_url, api_key="x", max_retries=0, timeout=600)
         one(c1, ASKS[0], args.max_tokens)  # warm-up: builds the prefix cache (and warms the allocator)
@@ -86,25 +103,37 @@ def main() -> None:
         calls = {"cached": 0, "uncached": 0}
         for i in range(args.repeats):
             ask = ASKS[(i + 1) % len(ASKS)]
-            for name, client in (("cached", c1), ("uncached", c2)) if i % 2 == 0 else (("uncached", c2), ("cached", c1)):
+            for name, client in (
+                (("cached", c1), ("uncached", c2)) if i % 2 == 0 else (("uncached", c2), ("cached", c1))
+            ):
                 t, has_call = one(client, ask, args.max_tokens)
                 lat[name].append(t)
                 calls[name] += has_call
                 ttft[name].append(first_token(client, ask, args.max_tokens))
         med = {k: statistics.median(v) for k, v in lat.items()}
         mft = {k: statistics.median(v) for k, v in ttft.items()}
-        print(f"model: {args.model or 'smollm2-135m'}, tool prefix: {prefix} tokens, max_tokens: {args.max_tokens}, "
-              f"torch threads: {args.threads}, repeats: {args.repeats}")
-        print(f"single tool-requiring request, median end-to-end: cached {med['cached']:.3f} s | "
-              f"uncached {med['uncached']:.3f} s | cached/uncached = {med['cached'] / med['uncached']:.2f}")
-        print(f"time to first streamed token, median:           cached {mft['cached']:.3f} s | "
-              f"uncached {mft['uncached']:.3f} s | cached/uncached = {mft['cached'] / mft['uncached']:.2f}")
-        print(f"replies with a parsed tool call: cached {calls['cached']}/{args.repeats}, "
-              f"uncached {calls['uncached']}/{args.repeats}")
+        print(
+            f"model: {args.model or 'smollm2-135m'}, tool prefix: {prefix} tokens, max_tokens: {args.max_tokens}, "
+            f"torch threads: {args.threads}, repeats: {args.repeats}"
+        )
+        print(
+            f"single tool-requiring request, median end-to-end: cached {med['cached']:.3f} s | "
+            f"uncached {med['uncached']:.3f} s | cached/uncached = {med['cached'] / med['uncached']:.2f}"
+        )
+        print(
+            f"time to first streamed token, median:           cached {mft['cached']:.3f} s | "
+            f"uncached {mft['uncached']:.3f} s | cached/uncached = {mft['cached'] / mft['uncached']:.2f}"
+        )
+        print(
+            f"replies with a parsed tool call: cached {calls['cached']}/{args.repeats}, "
+            f"uncached {calls['uncached']}/{args.repeats}"
+        )
         seq = throughput(c1, 1, args.per_client * 2, args.max_tokens)
         conc = throughput(c1, 8, args.per_client, args.max_tokens)
-        print(f"throughput (cached server): 1 client {seq:.2f} req/s | 8 concurrent clients {conc:.2f} req/s | "
-              f"ratio {conc / seq:.2f}x")
+        print(
+            f"throughput (cached server): 1 client {seq:.2f} req/s | 8 concurrent clients {conc:.2f} req/s | "
+            f"ratio {conc / seq:.2f}x"
+        )
 
 
 if __name__ == "__main__":

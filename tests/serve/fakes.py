@@ -33,8 +33,14 @@ def echo_script(req: GenerationRequest, adapter: str | None) -> str:
 class FakeBackend:
     name = "fake"
 
-    def __init__(self, script: Script = echo_script, *, adapters: Sequence[str] = (), delay: float = 0.0,
-                 chunk: int = 3) -> None:
+    def __init__(
+        self,
+        script: Script = echo_script,
+        *,
+        adapters: Sequence[str] = (),
+        delay: float = 0.0,
+        chunk: int = 3,
+    ) -> None:
         self.script = script
         self.adapters = set(adapters)
         self.delay = delay  # seconds per generate call / per stream delta

@@ -13,8 +13,20 @@ from punie.serve import ServerThread, create_app
 
 def _eval(args: list[str], out: Path, capsys: pytest.CaptureFixture[str]) -> dict:
     capsys.readouterr()
-    rc = main(["eval", "--suite", "punie-tools", "--json", "--no-progress", "--max-new-tokens", "24",
-               "-o", str(out), *args])
+    rc = main(
+        [
+            "eval",
+            "--suite",
+            "punie-tools",
+            "--json",
+            "--no-progress",
+            "--max-new-tokens",
+            "24",
+            "-o",
+            str(out),
+            *args,
+        ]
+    )
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     return json.loads(captured.out.strip().splitlines()[0])
@@ -26,7 +38,9 @@ def _scores(report: dict) -> tuple:
     return report["overall"]["accuracy"], report["overall"]["n"], cats, cases
 
 
-def test_eval_over_http_equals_in_process(tiny_model_dir: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_eval_over_http_equals_in_process(
+    tiny_model_dir: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from punie.backends.inprocess import InProcessBackend
     from punie.models import load_model
 
@@ -34,7 +48,9 @@ def test_eval_over_http_equals_in_process(tiny_model_dir: str, tmp_path: Path, c
     model, tok = load_model(tiny_model_dir, device="cpu")
     app = create_app(InProcessBackend(model, tok, batch_size=16), model_name="tiny")
     with ServerThread(app) as srv:
-        remote = _eval(["--base-url", srv.base_url, "--model", "tiny", "--limit", "6"], tmp_path / "remote.html", capsys)
+        remote = _eval(
+            ["--base-url", srv.base_url, "--model", "tiny", "--limit", "6"], tmp_path / "remote.html", capsys
+        )
     assert _scores(remote) == _scores(local)
     assert local["overall"]["n"] > 0
 

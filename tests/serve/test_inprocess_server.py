@@ -18,7 +18,10 @@ def tiny_stack(tiny_model_dir: str, tiny_adapters: dict[str, str]):  # type: ign
     model, tok = load_model(tiny_model_dir, adapter=tiny_adapters, device="cpu")
     backend = InProcessBackend(model, tok, batch_size=4)
     app = create_app(backend, model_name="tiny", adapters=tiny_adapters)
-    with ServerThread(app) as srv, openai.OpenAI(base_url=srv.base_url, api_key="x", max_retries=0, timeout=120) as c:
+    with (
+        ServerThread(app) as srv,
+        openai.OpenAI(base_url=srv.base_url, api_key="x", max_retries=0, timeout=120) as c,
+    ):
         yield backend, c
 
 
@@ -34,7 +37,9 @@ def test_each_model_id_serves_its_own_weights(tiny_stack) -> None:  # type: igno
     backend, client = tiny_stack
     texts = {}
     for model, adapter in (("tiny", None), ("alpha", "alpha"), ("beta", "beta")):
-        r = client.chat.completions.create(model=model, messages=MSGS, tool_choice="none", max_tokens=12, tools=default_tools())
+        r = client.chat.completions.create(
+            model=model, messages=MSGS, tool_choice="none", max_tokens=12, tools=default_tools()
+        )
         texts[model] = r.choices[0].message.content
         assert texts[model] == _direct(backend, adapter, [])  # same prompt builder, same greedy output
     assert len(set(texts.values())) == 3  # the adapters really change the output
@@ -42,7 +47,9 @@ def test_each_model_id_serves_its_own_weights(tiny_stack) -> None:  # type: igno
 
 def test_stream_matches_non_stream(tiny_stack) -> None:  # type: ignore[no-untyped-def]
     _, client = tiny_stack
-    full = client.chat.completions.create(model="alpha", messages=MSGS, max_tokens=10).choices[0].message.content
+    full = (
+        client.chat.completions.create(model="alpha", messages=MSGS, max_tokens=10).choices[0].message.content
+    )
     stream = client.chat.completions.create(model="alpha", messages=MSGS, max_tokens=10, stream=True)
     chunks = list(stream)
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == full

@@ -14,9 +14,18 @@ from punie.serve.cli import parse_adapters
 from punie.serve.launch import chat_template
 from punie.toolcalls import default_tools
 
-EXTRA_TOOL = {"type": "function", "function": {"name": "pick", "description": 'Pick <one> "x" é',
-              "parameters": {"type": "object", "properties": {"c": {"type": "string", "enum": ["a", "b"]},
-                                                              "n": {"type": "integer"}}, "required": ["c"]}}}
+EXTRA_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "pick",
+        "description": 'Pick <one> "x" é',
+        "parameters": {
+            "type": "object",
+            "properties": {"c": {"type": "string", "enum": ["a", "b"]}, "n": {"type": "integer"}},
+            "required": ["c"],
+        },
+    },
+}
 
 _text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
 _args = st.dictionaries(st.sampled_from(["path", "command", "content"]), _text, max_size=2)
@@ -31,9 +40,13 @@ def conversations(draw):  # type: ignore[no-untyped-def]
         msgs.append({"role": "user", "content": draw(_text)})
         calls = draw(st.lists(_args, max_size=2))
         if calls:
-            tcs = [{"id": f"c{turn}{j}", "type": "function", "function": {"name": "read_file", "arguments": a}}
-                   for j, a in enumerate(calls)]
-            msgs.append({"role": "assistant", "content": draw(st.one_of(st.none(), _text)), "tool_calls": tcs})
+            tcs = [
+                {"id": f"c{turn}{j}", "type": "function", "function": {"name": "read_file", "arguments": a}}
+                for j, a in enumerate(calls)
+            ]
+            msgs.append(
+                {"role": "assistant", "content": draw(st.one_of(st.none(), _text)), "tool_calls": tcs}
+            )
             msgs += [{"role": "tool", "tool_call_id": tc["id"], "content": draw(_text)} for tc in tcs]
         msgs.append({"role": "assistant", "content": draw(_text)})
     msgs.append({"role": "user", "content": draw(_text)})
@@ -47,8 +60,9 @@ def test_chat_template_renders_exactly_punies_prompt(tokenizer, builder, message
         tools = [*default_tools(), EXTRA_TOOL]
     template = chat_template(tokenizer.chat_template)
     offered = default_tools() if tools is None else tools
-    got = tokenizer.apply_chat_template(messages, tools=offered, chat_template=template, tokenize=False,
-                                        add_generation_prompt=True)
+    got = tokenizer.apply_chat_template(
+        messages, tools=offered, chat_template=template, tokenize=False, add_generation_prompt=True
+    )
     assert got == builder.render(messages, tools)
 
 
@@ -58,14 +72,28 @@ def _launch(kind: str, args: list[str], capsys: pytest.CaptureFixture[str]) -> s
     return capsys.readouterr().out
 
 
-def test_print_launch_vllm(tiny_model_dir: str, tiny_adapters: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
-    out = _launch("vllm", ["--model", tiny_model_dir, "--adapter", f"alpha={tiny_adapters['alpha']}",
-                           "--adapter", f"beta={tiny_adapters['beta']}"], capsys)
+def test_print_launch_vllm(
+    tiny_model_dir: str, tiny_adapters: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _launch(
+        "vllm",
+        [
+            "--model",
+            tiny_model_dir,
+            "--adapter",
+            f"alpha={tiny_adapters['alpha']}",
+            "--adapter",
+            f"beta={tiny_adapters['beta']}",
+        ],
+        capsys,
+    )
     cmd = shlex.split(out.split("\n", 2)[-1].replace("\\\n", " "), comments=True)
     assert cmd[:3] == ["vllm", "serve", str(Path(tiny_model_dir).resolve())]
     i = cmd.index("--lora-modules")
-    assert cmd[i + 1 : i + 3] == [f"alpha={Path(tiny_adapters['alpha']).resolve()}",
-                                  f"beta={Path(tiny_adapters['beta']).resolve()}"]
+    assert cmd[i + 1 : i + 3] == [
+        f"alpha={Path(tiny_adapters['alpha']).resolve()}",
+        f"beta={Path(tiny_adapters['beta']).resolve()}",
+    ]
     assert "--enable-lora" in cmd and cmd[cmd.index("--max-lora-rank") + 1] == "8"  # r=4 rounded up
     assert cmd[cmd.index("--tool-call-parser") + 1] == "hermes" and "--enable-auto-tool-choice" in cmd
     template = Path(cmd[cmd.index("--chat-template") + 1])
@@ -73,8 +101,12 @@ def test_print_launch_vllm(tiny_model_dir: str, tiny_adapters: dict[str, str], c
     assert cmd[cmd.index("--host") + 1] == "127.0.0.1"
 
 
-def test_print_launch_llama_cpp(tiny_model_dir: str, tiny_adapters: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
-    out = _launch("llama.cpp", ["--model", tiny_model_dir, "--adapter", f"alpha={tiny_adapters['alpha']}"], capsys)
+def test_print_launch_llama_cpp(
+    tiny_model_dir: str, tiny_adapters: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _launch(
+        "llama.cpp", ["--model", tiny_model_dir, "--adapter", f"alpha={tiny_adapters['alpha']}"], capsys
+    )
     lines = [ln for ln in out.replace("\\\n", " ").splitlines() if ln and not ln.startswith("#")]
     assert lines[0].startswith("python convert_hf_to_gguf.py ")
     assert shlex.split(lines[1])[:2] == ["python", "convert_lora_to_gguf.py"]
@@ -86,7 +118,9 @@ def test_print_launch_llama_cpp(tiny_model_dir: str, tiny_adapters: dict[str, st
 
 def test_print_launch_default_model_uses_the_shipped_gguf(capsys: pytest.CaptureFixture[str]) -> None:
     out = _launch("llama.cpp", [], capsys)
-    server = shlex.split([ln for ln in out.replace("\\\n", " ").splitlines() if ln.startswith("llama-server")][0])
+    server = shlex.split(
+        [ln for ln in out.replace("\\\n", " ").splitlines() if ln.startswith("llama-server")][0]
+    )
     assert server[server.index("-m") + 1].endswith(".gguf") and Path(server[server.index("-m") + 1]).is_file()
 
 

@@ -47,8 +47,10 @@ def test_tool_call_round_trip(client: openai.OpenAI, fake_backend: FakeBackend) 
     assert call.function.name == "read_file"
     assert json.loads(call.function.arguments) == {"path": "src/app.py"}
     # the agent runs the tool and sends the result back, referencing the call id
-    messages += [choice.message.model_dump(exclude_none=True),
-                 {"role": "tool", "tool_call_id": call.id, "content": "def main(): ..."}]
+    messages += [
+        choice.message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": "def main(): ..."},
+    ]
     r2 = client.chat.completions.create(model="base", messages=messages, tools=TOOLS)
     assert r2.choices[0].finish_reason == "stop"
     assert r2.choices[0].message.content == "The file says: def main(): ..."
@@ -58,19 +60,28 @@ def test_tool_call_round_trip(client: openai.OpenAI, fake_backend: FakeBackend) 
     assert seen[2] == {"role": "tool", "content": "def main(): ...", "tool_call_id": call.id}
 
 
-def test_tool_choice_none_and_named_reach_the_backend(client: openai.OpenAI, fake_backend: FakeBackend) -> None:
-    r = client.chat.completions.create(model="base", messages=[{"role": "user", "content": "read a"}], tools=TOOLS,
-                                       tool_choice="none")
+def test_tool_choice_none_and_named_reach_the_backend(
+    client: openai.OpenAI, fake_backend: FakeBackend
+) -> None:
+    r = client.chat.completions.create(
+        model="base", messages=[{"role": "user", "content": "read a"}], tools=TOOLS, tool_choice="none"
+    )
     assert r.choices[0].message.tool_calls is None  # the prompt offered no tools
     assert fake_backend.requests[-1].tools == []
-    client.chat.completions.create(model="base", messages=[{"role": "user", "content": "x"}], tools=TOOLS,
-                                   tool_choice={"type": "function", "function": {"name": "write_file"}})
+    client.chat.completions.create(
+        model="base",
+        messages=[{"role": "user", "content": "x"}],
+        tools=TOOLS,
+        tool_choice={"type": "function", "function": {"name": "write_file"}},
+    )
     assert [t["function"]["name"] for t in fake_backend.requests[-1].tools or []] == ["write_file"]
 
 
 def test_streaming_content_and_tool_calls(client: openai.OpenAI) -> None:
     kwargs = {"model": "alpha", "messages": [{"role": "user", "content": "read docs/x.md"}], "tools": TOOLS}
-    chunks = list(client.chat.completions.create(stream=True, stream_options={"include_usage": True}, **kwargs))
+    chunks = list(
+        client.chat.completions.create(stream=True, stream_options={"include_usage": True}, **kwargs)
+    )
     deltas = [c.choices[0].delta for c in chunks if c.choices]
     assert deltas[0].role == "assistant"
     content = "".join(d.content or "" for d in deltas)
@@ -89,8 +100,9 @@ def test_streaming_content_and_tool_calls(client: openai.OpenAI) -> None:
 
 
 def test_streaming_plain_text_and_stop(client: openai.OpenAI) -> None:
-    stream = client.chat.completions.create(model="base", messages=[{"role": "user", "content": "one two STOP three"}],
-                                            stream=True, stop=["STOP"])
+    stream = client.chat.completions.create(
+        model="base", messages=[{"role": "user", "content": "one two STOP three"}], stream=True, stop=["STOP"]
+    )
     text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     assert text == "[base] you said: one two "
 
@@ -107,7 +119,9 @@ def test_adapter_selection(client: openai.OpenAI, fake_backend: FakeBackend) -> 
 
 def test_limits_are_errors(client: openai.OpenAI, fake_server: ServerThread) -> None:
     with pytest.raises(openai.BadRequestError) as info:
-        client.chat.completions.create(model="base", messages=[{"role": "user", "content": "hi"}], max_tokens=10_000)
+        client.chat.completions.create(
+            model="base", messages=[{"role": "user", "content": "hi"}], max_tokens=10_000
+        )
     assert info.value.body["param"] == "max_tokens"  # type: ignore[index]
     big = {"model": "base", "messages": [{"role": "user", "content": "x" * 300_000}]}
     r = httpx.post(f"{fake_server.base_url}/chat/completions", json=big)
@@ -120,9 +134,13 @@ def test_concurrent_requests_are_batched(fake_backend: FakeBackend) -> None:
     fake_backend.delay = 0.2  # while one batch runs, the others queue and go together
     app = create_app(fake_backend, model_name="base", adapters={"alpha": "/a"})
     with ServerThread(app) as srv:
+
         def one(i: int) -> str:
-            r = httpx.post(f"{srv.base_url}/chat/completions", timeout=30,
-                           json={"model": "base", "messages": [{"role": "user", "content": f"n{i}"}]})
+            r = httpx.post(
+                f"{srv.base_url}/chat/completions",
+                timeout=30,
+                json={"model": "base", "messages": [{"role": "user", "content": f"n{i}"}]},
+            )
             return r.json()["choices"][0]["message"]["content"]
 
         threads = []
@@ -151,8 +169,11 @@ def test_disconnect_mid_stream_frees_the_model() -> None:
             time.sleep(0.05)
         assert backend.streams_closed == 1
         # the model is free again: a normal request is answered
-        r2 = httpx.post(f"{srv.base_url}/chat/completions", timeout=10,
-                        json={"model": "base", "messages": [{"role": "user", "content": "hi"}]})
+        r2 = httpx.post(
+            f"{srv.base_url}/chat/completions",
+            timeout=10,
+            json={"model": "base", "messages": [{"role": "user", "content": "hi"}]},
+        )
         assert r2.status_code == 200
 
 
@@ -166,7 +187,12 @@ def test_backend_failure_is_a_500_and_the_server_survives() -> None:
     with ServerThread(app) as srv, openai.OpenAI(base_url=srv.base_url, api_key="x", max_retries=0) as c:
         with pytest.raises(openai.InternalServerError):
             c.chat.completions.create(model="base", messages=[{"role": "user", "content": "boom"}])
-        assert c.chat.completions.create(model="base", messages=[{"role": "user", "content": "ok"}]).choices[0].message.content == "fine"
+        assert (
+            c.chat.completions.create(model="base", messages=[{"role": "user", "content": "ok"}])
+            .choices[0]
+            .message.content
+            == "fine"
+        )
 
 
 # ---- reliability: 200 concurrent requests, a quarter malformed ---------------------------------------------
@@ -181,14 +207,26 @@ def _malformed(i: int) -> tuple[str, bytes, dict[str, str]]:
         msgs = [{"role": "assistant", "content": "I start"}, {"role": "tool", "content": "x"}]
         return "wrong-roles", json.dumps({"model": "base", "messages": msgs}).encode(), {}
     if kind == 3:
-        return "huge-max-tokens", json.dumps({"model": "base", "messages": ok_msgs, "max_tokens": 10**9}).encode(), {}
-    return "oversized", json.dumps({"model": "base", "messages": [{"role": "user", "content": "y" * 250_000}]}).encode(), {}
+        return (
+            "huge-max-tokens",
+            json.dumps({"model": "base", "messages": ok_msgs, "max_tokens": 10**9}).encode(),
+            {},
+        )
+    return (
+        "oversized",
+        json.dumps({"model": "base", "messages": [{"role": "user", "content": "y" * 250_000}]}).encode(),
+        {},
+    )
 
 
 def test_200_concurrent_requests_a_quarter_malformed() -> None:
     backend = FakeBackend(adapters=["alpha"])
-    app = create_app(backend, model_name="base", adapters={"alpha": "/a"},
-                     limits=ServeLimits(max_body_bytes=200_000, max_tokens_limit=256))
+    app = create_app(
+        backend,
+        model_name="base",
+        adapters={"alpha": "/a"},
+        limits=ServeLimits(max_body_bytes=200_000, max_tokens_limit=256),
+    )
     rng = random.Random(7)
     plan = ["good"] * 150 + ["bad"] * 50
     rng.shuffle(plan)
@@ -196,11 +234,16 @@ def test_200_concurrent_requests_a_quarter_malformed() -> None:
     async def run(base: str) -> list[tuple[str, int, dict]]:
         limits = httpx.Limits(max_connections=200)
         async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as http:
+
             async def one(i: int, what: str) -> tuple[str, int, dict]:
                 if what == "good":
                     model = "alpha" if i % 2 else "base"
-                    payload = {"model": model, "messages": [{"role": "user", "content": f"read f{i}.py"}],
-                               "tools": TOOLS, "stream": i % 7 == 0}
+                    payload = {
+                        "model": model,
+                        "messages": [{"role": "user", "content": f"read f{i}.py"}],
+                        "tools": TOOLS,
+                        "stream": i % 7 == 0,
+                    }
                     if payload["stream"]:
                         async with http.stream("POST", "/chat/completions", json=payload) as r:
                             text = "".join([line async for line in r.aiter_lines()])
@@ -208,8 +251,9 @@ def test_200_concurrent_requests_a_quarter_malformed() -> None:
                     r = await http.post("/chat/completions", json=payload)
                     return f"good-{i}", r.status_code, r.json()
                 kind, raw, headers = _malformed(i)
-                r = await http.post("/chat/completions", content=raw,
-                                    headers={"content-type": "application/json", **headers})
+                r = await http.post(
+                    "/chat/completions", content=raw, headers={"content-type": "application/json", **headers}
+                )
                 return kind, r.status_code, r.json()
 
             return await asyncio.gather(*(one(i, w) for i, w in enumerate(plan)))
@@ -218,8 +262,13 @@ def test_200_concurrent_requests_a_quarter_malformed() -> None:
         results = asyncio.run(run(srv.base_url))
         health = httpx.get(f"{srv.url}/health").json()
     assert health["status"] == "ok"
-    expected_status = {"bad-json": 400, "unknown-model": 404, "wrong-roles": 400, "huge-max-tokens": 400,
-                       "oversized": 413}
+    expected_status = {
+        "bad-json": 400,
+        "unknown-model": 404,
+        "wrong-roles": 400,
+        "huge-max-tokens": 400,
+        "oversized": 413,
+    }
     n_bad = 0
     for (name, status, payload), what in zip(results, plan, strict=True):
         if what == "bad":
@@ -248,7 +297,11 @@ def test_backend_factory_is_loaded_at_startup() -> None:
     app = create_app(factory, model_name="base")
     assert not made  # nothing loads until the server starts
     with ServerThread(app) as srv, openai.OpenAI(base_url=srv.base_url, api_key="x", max_retries=0) as c:
-        assert c.chat.completions.create(model="base", messages=[{"role": "user", "content": "hi"}]).choices[0].message.content
+        assert (
+            c.chat.completions.create(model="base", messages=[{"role": "user", "content": "hi"}])
+            .choices[0]
+            .message.content
+        )
     assert len(made) == 1
 
 

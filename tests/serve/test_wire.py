@@ -29,8 +29,17 @@ def test_valid_request_with_tool_round_trip_messages() -> None:
     msgs = [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": [{"type": "text", "text": "read "}, {"type": "text", "text": "a.py"}]},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "c1", "type": "function", "function": {"name": "read_file", "arguments": "{\"path\": \"a.py\"}"}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "read_file", "arguments": '{"path": "a.py"}'},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": "c1", "content": "print(1)"},
     ]
     req = parse_chat_request(body(messages=msgs, tools=default_tools(), unknown_field=1))
@@ -50,13 +59,24 @@ def test_valid_request_with_tool_round_trip_messages() -> None:
         (body(messages=[]), "messages", 400),
         (body(messages=[{"role": "wizard", "content": "x"}]), "messages[0].role", 400),
         (body(messages=[{"role": "tool", "tool_call_id": "x", "content": "r"}]), "messages[0].role", 400),
-        (body(messages=[{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]), "messages[1].role", 400),
-        (body(messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]),
-         "messages[0].content[0]", 400),
+        (
+            body(messages=[{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]),
+            "messages[1].role",
+            400,
+        ),
+        (
+            body(messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]),
+            "messages[0].content[0]",
+            400,
+        ),
         (body(temperature=5), "temperature", 400),
         (body(n=3), "n", 400),
         (body(stop=["a", "b", "c", "d", "e"]), "stop", 400),
-        (body(tools=[{"type": "function", "function": {"name": "bad name!"}}]), "tools[0].function.name", 400),
+        (
+            body(tools=[{"type": "function", "function": {"name": "bad name!"}}]),
+            "tools[0].function.name",
+            400,
+        ),
         (body(response_format={"type": "json_object"}), "response_format", 400),
         (body(logprobs=True), "logprobs", 400),
     ],
@@ -71,7 +91,10 @@ def test_invalid_requests_name_the_field(raw: bytes, param: str | None, status: 
 def test_tool_result_must_answer_a_call_id() -> None:
     msgs = [
         {"role": "user", "content": "x"},
-        {"role": "assistant", "tool_calls": [{"id": "c1", "function": {"name": "read_file", "arguments": "{}"}}]},
+        {
+            "role": "assistant",
+            "tool_calls": [{"id": "c1", "function": {"name": "read_file", "arguments": "{}"}}],
+        },
         {"role": "tool", "tool_call_id": "c9", "content": "r"},
     ]
     assert error_of(body(messages=msgs)).param == "messages[2].tool_call_id"
@@ -85,16 +108,28 @@ def test_max_tokens_over_the_limit_is_an_error_not_a_cap() -> None:
 
 
 def test_tool_choice_none_and_named() -> None:
-    none = plan_request(parse_chat_request(body(tools=default_tools(), tool_choice="none")), max_tokens_limit=9, default_max_tokens=9)
+    none = plan_request(
+        parse_chat_request(body(tools=default_tools(), tool_choice="none")),
+        max_tokens_limit=9,
+        default_max_tokens=9,
+    )
     assert none.tools == [] and not none.parse_calls and none.request.tools == []
     named = plan_request(
-        parse_chat_request(body(tools=default_tools(), tool_choice={"type": "function", "function": {"name": "run_command"}})),
-        max_tokens_limit=9, default_max_tokens=9,
+        parse_chat_request(
+            body(tools=default_tools(), tool_choice={"type": "function", "function": {"name": "run_command"}})
+        ),
+        max_tokens_limit=9,
+        default_max_tokens=9,
     )
     assert [t["function"]["name"] for t in named.tools] == ["run_command"]
     with pytest.raises(APIError):
-        plan_request(parse_chat_request(body(tools=default_tools(), tool_choice={"type": "function", "function": {"name": "nope"}})),
-                     max_tokens_limit=9, default_max_tokens=9)
+        plan_request(
+            parse_chat_request(
+                body(tools=default_tools(), tool_choice={"type": "function", "function": {"name": "nope"}})
+            ),
+            max_tokens_limit=9,
+            default_max_tokens=9,
+        )
 
 
 def _plan(stop: list[str] | None = None, tools: bool = True) -> Plan:
@@ -103,14 +138,24 @@ def _plan(stop: list[str] | None = None, tools: bool = True) -> Plan:
 
 
 def test_read_reply_structures_calls() -> None:
-    text = "Checking.\n" + render_calls([{"name": "read_file", "arguments": {"path": "a"}}, {"name": "run_command", "arguments": {"command": "ls"}}])
+    text = "Checking.\n" + render_calls(
+        [
+            {"name": "read_file", "arguments": {"path": "a"}},
+            {"name": "run_command", "arguments": {"command": "ls"}},
+        ]
+    )
     reply = read_reply(text, _plan(), "stop")
     assert reply.finish_reason == "tool_calls"
     assert reply.content == "Checking."
-    assert [json.loads(c["function"]["arguments"]) for c in reply.tool_calls] == [{"path": "a"}, {"command": "ls"}]
+    assert [json.loads(c["function"]["arguments"]) for c in reply.tool_calls] == [
+        {"path": "a"},
+        {"command": "ls"},
+    ]
     assert all(c["id"].startswith("call_") and c["type"] == "function" for c in reply.tool_calls)
     assert len({c["id"] for c in reply.tool_calls}) == 2
-    only_calls = read_reply(render_calls([{"name": "read_file", "arguments": {"path": "a"}}]), _plan(), "stop")
+    only_calls = read_reply(
+        render_calls([{"name": "read_file", "arguments": {"path": "a"}}]), _plan(), "stop"
+    )
     assert only_calls.content is None
     no_tools = read_reply(text, _plan(tools=False), "length")
     assert no_tools.tool_calls == [] and no_tools.content == text and no_tools.finish_reason == "length"
@@ -123,14 +168,22 @@ _pieces = st.sampled_from(
     ["Hello", " ", "\n", "world.", "<", "tool", "{", "}", "`", "x < y", "[", "a,b", "é", "<tool_call>", "END"]
 )
 _calls = st.lists(
-    st.builds(lambda p: {"name": "read_file", "arguments": {"path": p}}, st.text("abc/._", min_size=1, max_size=6)),
+    st.builds(
+        lambda p: {"name": "read_file", "arguments": {"path": p}}, st.text("abc/._", min_size=1, max_size=6)
+    ),
     max_size=2,
 )
 
 
 @settings(max_examples=150, deadline=None)
-@given(before=st.lists(_pieces, max_size=6), calls=_calls, after=st.lists(_pieces, max_size=3),
-       cuts=st.lists(st.integers(1, 7), min_size=1, max_size=40), use_stop=st.booleans(), tools=st.booleans())
+@given(
+    before=st.lists(_pieces, max_size=6),
+    calls=_calls,
+    after=st.lists(_pieces, max_size=3),
+    cuts=st.lists(st.integers(1, 7), min_size=1, max_size=40),
+    use_stop=st.booleans(),
+    tools=st.booleans(),
+)
 def test_streamed_content_equals_non_streamed(before, calls, after, cuts, use_stop, tools) -> None:  # type: ignore[no-untyped-def]
     text = "".join(before) + (("\n" + render_calls(calls) + "\n") if calls else "") + "".join(after)
     plan = _plan(stop=["END"] if use_stop else None, tools=tools)

@@ -108,7 +108,9 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # a factory may load a model: off the event loop
-        engine = state.engine if state.engine is not None else await asyncio.to_thread(_to_engine, backend, limits)
+        engine = (
+            state.engine if state.engine is not None else await asyncio.to_thread(_to_engine, backend, limits)
+        )
         if adapters and not hasattr(engine.backend, "use_adapter"):
             raise ServeError("this backend can't switch adapters (no use_adapter)", location="--adapter")
         state.engine = engine
@@ -207,7 +209,9 @@ async def chat_completions(request: Request) -> Response:
             )
         gen = await engine.generate(adapter, plan.request)
     except Overloaded as exc:
-        raise APIError(503, f"server busy: {exc}; retry later", type="server_error", code="overloaded") from exc
+        raise APIError(
+            503, f"server busy: {exc}; retry later", type="server_error", code="overloaded"
+        ) from exc
     except Exception as exc:  # answered here: an unhandled exception would also drop the connection
         log.exception("generation failed")
         raise APIError(500, f"generation failed: {type(exc).__name__}: {exc}", type="server_error") from exc
@@ -274,7 +278,11 @@ async def api_error_response(request: Request, exc: APIError) -> JSONResponse:
 
 
 async def http_error_response(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    err = APIError(exc.status_code, str(exc.detail), type="invalid_request_error" if exc.status_code < 500 else "server_error")
+    err = APIError(
+        exc.status_code,
+        str(exc.detail),
+        type="invalid_request_error" if exc.status_code < 500 else "server_error",
+    )
     return JSONResponse(err.body(), status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
 

@@ -23,7 +23,6 @@ from punie.backends.base import Backend, Generation, GenerationRequest
 log = logging.getLogger("punie.serve")
 
 
-
 @dataclass
 class StreamEnd:
     """Last item of a stream: token counts and why generation ended."""

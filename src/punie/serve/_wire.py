@@ -136,12 +136,18 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
     except ValidationError as exc:
         err = exc.errors()[0]
         param = _param(tuple(err.get("loc", ())))
-        raise APIError(400, f"{param}: {err.get('msg')}" if param else str(err.get("msg")), param=param or None) from exc
+        raise APIError(
+            400, f"{param}: {err.get('msg')}" if param else str(err.get("msg")), param=param or None
+        ) from exc
     check_messages(req.messages)
     # refused rather than ignored: a client relying on them would silently get something else
     if req.response_format and req.response_format.get("type", "text") != "text":
-        raise APIError(400, "response_format: only 'text' is supported (use tools for structured output)",
-                       param="response_format", code="unsupported")
+        raise APIError(
+            400,
+            "response_format: only 'text' is supported (use tools for structured output)",
+            param="response_format",
+            code="unsupported",
+        )
     if req.logprobs:
         raise APIError(400, "logprobs: not supported by punie serve", param="logprobs", code="unsupported")
     if req.stop is not None:
@@ -159,7 +165,9 @@ def text_of(content: str | list[dict[str, Any]] | None, where: str) -> str:
     for j, part in enumerate(content):
         if part.get("type") != "text" or not isinstance(part.get("text"), str):
             raise APIError(
-                400, f"{where}.content[{j}]: only text content parts are supported", param=f"{where}.content[{j}]"
+                400,
+                f"{where}.content[{j}]: only text content parts are supported",
+                param=f"{where}.content[{j}]",
             )
         parts.append(part["text"])
     return "".join(parts)
@@ -171,7 +179,11 @@ def check_messages(messages: list[Message]) -> None:
     for i, m in enumerate(messages):
         where = f"messages[{i}]"
         if m.role not in ROLES:
-            raise APIError(400, f"{where}.role: unknown role {m.role!r} (one of {', '.join(ROLES)})", param=f"{where}.role")
+            raise APIError(
+                400,
+                f"{where}.role: unknown role {m.role!r} (one of {', '.join(ROLES)})",
+                param=f"{where}.role",
+            )
         text_of(m.content, where)
         if m.role == "tool":
             if open_ids is None:
@@ -190,7 +202,11 @@ def check_messages(messages: list[Message]) -> None:
                 )
             continue
         if m.tool_calls and m.role != "assistant":
-            raise APIError(400, f"{where}.tool_calls: only assistant messages carry tool_calls", param=f"{where}.tool_calls")
+            raise APIError(
+                400,
+                f"{where}.tool_calls: only assistant messages carry tool_calls",
+                param=f"{where}.tool_calls",
+            )
         if m.role == "assistant" and m.tool_calls:
             for j, tc in enumerate(m.tool_calls):
                 if isinstance(tc.function.arguments, str) and tc.function.arguments.strip():
@@ -285,7 +301,10 @@ def openai_tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
         {
             "id": new_id("call_"),
             "type": "function",
-            "function": {"name": c["name"], "arguments": json.dumps(c.get("arguments") or {}, ensure_ascii=False)},
+            "function": {
+                "name": c["name"],
+                "arguments": json.dumps(c.get("arguments") or {}, ensure_ascii=False),
+            },
         }
         for c in calls
     ]

@@ -27,47 +27,92 @@ def parse_adapters(specs: list[str], *, base_name: str) -> dict[str, Path]:
         if not _NAME.match(name):
             raise ConfigError(f"adapter name {name!r}: use letters, digits, '.', '_' or '-'", location=where)
         if name in out or name == base_name:
-            raise ConfigError(f"adapter name {name!r} is used twice (or is the base model's name)", location=where)
+            raise ConfigError(
+                f"adapter name {name!r} is used twice (or is the base model's name)", location=where
+            )
         out[name] = check_adapter_dir(path)
     return out
 
 
 def serve_cmd(
-    model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="Base model: alias, HF folder, .gguf or hub id."),
-    adapter: list[str] = typer.Option(
-        [], "--adapter", "-a", help="NAME=PATH of a LoRA adapter (repeatable); clients pick it with model=NAME."
+    model: str = typer.Option(
+        DEFAULT_MODEL, "--model", "-m", help="Base model: alias, HF folder, .gguf or hub id."
     ),
-    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind; 0.0.0.0 exposes it to the network."),
+    adapter: list[str] = typer.Option(
+        [],
+        "--adapter",
+        "-a",
+        help="NAME=PATH of a LoRA adapter (repeatable); clients pick it with model=NAME.",
+    ),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Interface to bind; 0.0.0.0 exposes it to the network."
+    ),
     port: int = typer.Option(8766, "--port", help="Port to listen on."),
-    max_tokens_limit: int = typer.Option(2048, "--max-tokens-limit", help="Largest max_tokens a request may ask for."),
-    max_body_bytes: int = typer.Option(1_000_000, "--max-body-bytes", help="Largest request body (413 above)."),
+    served_model_name: str | None = typer.Option(
+        None, "--served-model-name", help="Name clients use for the base model (default: the --model value)."
+    ),
+    max_tokens_limit: int = typer.Option(
+        2048, "--max-tokens-limit", help="Largest max_tokens a request may ask for."
+    ),
+    max_body_bytes: int = typer.Option(
+        1_000_000, "--max-body-bytes", help="Largest request body (413 above)."
+    ),
     batch_size: int = typer.Option(8, "--batch-size", help="Concurrent requests generated together."),
-    no_prefix_cache: bool = typer.Option(False, "--no-prefix-cache", help="Prefill the tool prompt every time."),
+    no_prefix_cache: bool = typer.Option(
+        False, "--no-prefix-cache", help="Prefill the tool prompt every time."
+    ),
     print_launch: str | None = typer.Option(
-        None, "--print-launch", help="Print commands to serve the same base + adapters on vllm or llama.cpp, then exit."
+        None,
+        "--print-launch",
+        help="Print commands to serve the same base + adapters on vllm or llama.cpp, then exit.",
     ),
 ) -> None:
     """OpenAI-compatible server whose replies carry tool_calls parsed with punie's own parser."""
     from punie.serve.launch import KINDS
 
     if print_launch is not None and print_launch not in KINDS:
-        raise ConfigError(f"unknown target {print_launch!r} (one of {', '.join(KINDS)})", location="--print-launch")
+        raise ConfigError(
+            f"unknown target {print_launch!r} (one of {', '.join(KINDS)})", location="--print-launch"
+        )
     if not 0 < port < 65536:
         raise ConfigError(f"port {port} is out of range", location="--port")
     if max_tokens_limit < 1:
         raise ConfigError("must be at least 1", location="--max-tokens-limit")
-    adapters = parse_adapters(adapter, base_name=model)
+    base_name = served_model_name or model
+    if not base_name.strip():
+        raise ConfigError("must not be empty", location="--served-model-name")
+    adapters = parse_adapters(adapter, base_name=base_name)
     if print_launch is not None:
         from punie.paths import punie_home
         from punie.serve.launch import launch_commands
 
-        typer.echo(launch_commands(print_launch, model=model, adapters=adapters, template_dir=punie_home() / "serve"), nl=False)
+        typer.echo(
+            launch_commands(
+                print_launch,
+                model=model,
+                adapters=adapters,
+                template_dir=punie_home() / "serve",
+                served_name=served_model_name,
+            ),
+            nl=False,
+        )
         return
-    _serve(model, adapters, host, port, max_tokens_limit, max_body_bytes, batch_size, not no_prefix_cache)
+    _serve(
+        model,
+        base_name,
+        adapters,
+        host,
+        port,
+        max_tokens_limit,
+        max_body_bytes,
+        batch_size,
+        not no_prefix_cache,
+    )
 
 
 def _serve(
     model: str,
+    base_name: str,
     adapters: dict[str, Path],
     host: str,
     port: int,
@@ -83,11 +128,22 @@ def _serve(
     from punie.serve import ServeLimits, create_app
 
     if host not in LOOPBACK:
-        typer.echo(f"punie serve: listening on {host}: anyone who can reach this machine can use the model", err=True)
-    typer.echo(f"punie serve: loading {model}" + (f" with adapters {', '.join(adapters)}" if adapters else ""), err=True)
+        typer.echo(
+            f"punie serve: listening on {host}: anyone who can reach this machine can use the model", err=True
+        )
+    typer.echo(
+        f"punie serve: loading {model}" + (f" with adapters {', '.join(adapters)}" if adapters else ""),
+        err=True,
+    )
     loaded, tok = load_model(model, adapter={n: str(p) for n, p in adapters.items()} or None)
-    backend = InProcessBackend(loaded, tok, batch_size=batch_size, prefix_cache=prefix_cache, model_name=model)
-    limits = ServeLimits(max_body_bytes=max_body_bytes, max_tokens_limit=max_tokens_limit, max_batch=batch_size)
-    app = create_app(backend, model_name=model, adapters={n: str(p) for n, p in adapters.items()}, limits=limits)
-    typer.echo(f"punie serve: http://{host}:{port}/v1  models: {', '.join([model, *adapters])}", err=True)
+    backend = InProcessBackend(
+        loaded, tok, batch_size=batch_size, prefix_cache=prefix_cache, model_name=model
+    )
+    limits = ServeLimits(
+        max_body_bytes=max_body_bytes, max_tokens_limit=max_tokens_limit, max_batch=batch_size
+    )
+    app = create_app(
+        backend, model_name=base_name, adapters={n: str(p) for n, p in adapters.items()}, limits=limits
+    )
+    typer.echo(f"punie serve: http://{host}:{port}/v1  models: {', '.join([base_name, *adapters])}", err=True)
     uvicorn.run(app, host=host, port=port, log_level="info")

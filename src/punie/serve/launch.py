@@ -108,6 +108,7 @@ def launch_commands(
     adapters: dict[str, Path],
     template_dir: Path,
     host: str = "127.0.0.1",
+    served_name: str | None = None,
 ) -> str:
     """Shell lines serving ``model`` + ``adapters`` on ``kind``; writes the chat template it names."""
     from punie.models import PromptBuilder, load_tokenizer, resolve_model
@@ -115,7 +116,9 @@ def launch_commands(
     from punie.paths import atomic_write_text
 
     if kind not in KINDS:
-        raise ConfigError(f"unknown launch target {kind!r} (one of {', '.join(KINDS)})", location="--print-launch")
+        raise ConfigError(
+            f"unknown launch target {kind!r} (one of {', '.join(KINDS)})", location="--print-launch"
+        )
     base = resolve_model(model).resolve()
     tok = load_tokenizer(str(base))
     builder = PromptBuilder(tok)
@@ -123,10 +126,12 @@ def launch_commands(
     if not builder.native_tools:
         template_path = template_dir / f"{base.name}-punie-chat-template.jinja"
         atomic_write_text(template_path, chat_template(tok.chat_template))
-    served = Path(model).name if Path(model).exists() else model
+    served = served_name or (Path(model).name if Path(model).exists() else model)
     lines = [f"# punie: serve {served} with {len(adapters)} adapter(s) on {kind}."]
     if template_path:
-        lines.append(f"# The chat template renders punie's prompt (tool block in the system turn): {template_path}")
+        lines.append(
+            f"# The chat template renders punie's prompt (tool block in the system turn): {template_path}"
+        )
     if kind == "vllm":
         rank = max((_adapter_rank(p) for p in adapters.values()), default=8)
         max_rank = next((r for r in _VLLM_LORA_RANKS if r >= rank), rank)

@@ -13,7 +13,9 @@ from punie.errors import ServeError
 class ServerThread:
     """``with ServerThread(app) as srv: srv.base_url`` → "http://127.0.0.1:PORT/v1"."""
 
-    def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> None:
+    def __init__(
+        self, app: Any, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
+    ) -> None:
         import uvicorn
 
         # bind first (port 0 → a free port) and hand the socket to uvicorn: no race for the port
