@@ -34,7 +34,7 @@ CASES = [
     ("not json at all", None, "invalid JSON"),
     ({"messages": [U, {"role": "robot", "content": "x"}, A_END]}, 1, "unknown role 'robot'"),
     ({"messages": [{"role": "user", "content": "  "}, A_END]}, 0, "empty content in a user message"),
-    ({"messages": [U, {"role": "assistant", "content": ""}]}, 1, "empty content in a assistant message"),
+    ({"messages": [U, {"role": "assistant", "content": ""}]}, 1, "empty content in an assistant message"),
     ({"messages": [U, A_END, {"role": "user", "content": "more?"}]}, 2, "ends with a user turn"),
     ({"messages": [U, A_END, {"role": "system", "content": "late"}, A_END]}, 2, "system message is only allowed"),
     ({"messages": [U, {"role": "assistant", "content": "", "tool_calls": [_call("delete_file", {"path": "a"})]},

@@ -175,7 +175,7 @@ def check_conversation(conv: Conversation, validators: dict[str, Any]) -> list[t
         if role == "system" and i != 0:
             problems.append((i, "a system message is only allowed as the first message"))
         if not (m.get("content") or "").strip() and not (role == "assistant" and calls):
-            problems.append((i, f"empty content in a {role} message"))
+            problems.append((i, f"empty content in {'an' if role == 'assistant' else 'a'} {role} message"))
         if role == "assistant":
             if pending:
                 problems.append((pending[next(iter(pending))][0], _unanswered(pending)))
