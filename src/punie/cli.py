@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("PUNIE_DEBUG") == "1"
     try:
-        cli.main(args=args, prog_name="punie", standalone_mode=False)
+        rv = cli.main(args=args, prog_name="punie", standalone_mode=False)
     except PunieError as exc:
         if debug:
             raise
@@ -116,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("punie: interrupted", err=True)
         return 130
-    return 0
+    # non-standalone click returns the exit code of a click.Exit instead of raising it
+    return rv if isinstance(rv, int) else 0
 
 
 def run() -> None:  # console-script entry
