@@ -84,11 +84,14 @@ def test_print_launch_vllm(
             f"alpha={tiny_adapters['alpha']}",
             "--adapter",
             f"beta={tiny_adapters['beta']}",
+            "--served-model-name",
+            "tiny",
         ],
         capsys,
     )
     cmd = shlex.split(out.split("\n", 2)[-1].replace("\\\n", " "), comments=True)
     assert cmd[:3] == ["vllm", "serve", str(Path(tiny_model_dir).resolve())]
+    assert cmd[cmd.index("--served-model-name") + 1] == "tiny"
     i = cmd.index("--lora-modules")
     assert cmd[i + 1 : i + 3] == [
         f"alpha={Path(tiny_adapters['alpha']).resolve()}",
@@ -143,3 +146,33 @@ def test_parse_adapters(tiny_adapters: dict[str, str]) -> None:
         parse_adapters([f"base={tiny_adapters['alpha']}"], base_name="base")
     with pytest.raises(ConfigError):
         parse_adapters([f"../x={tiny_adapters['alpha']}"], base_name="base")
+
+
+def test_serve_command_wires_model_adapters_and_limits(
+    tiny_model_dir: str, tiny_adapters: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``punie serve`` up to uvicorn.run; the app it built is then served here on a free port."""
+    import openai
+    import uvicorn
+
+    from punie.serve import ServerThread
+
+    seen: dict = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
+    args = ["serve", "--model", tiny_model_dir, "--served-model-name", "tiny", "--max-tokens-limit", "16"]
+    args += ["--adapter", f"alpha={tiny_adapters['alpha']}", "--adapter", f"beta={tiny_adapters['beta']}"]
+    assert main(args) == 0
+    assert (seen["host"], seen["port"]) == ("127.0.0.1", 8766)
+    with (
+        ServerThread(seen["app"]) as srv,
+        openai.OpenAI(base_url=srv.base_url, api_key="x", max_retries=0) as c,
+    ):
+        assert [m.id for m in c.models.list().data] == ["tiny", "alpha", "beta"]
+        msgs = [{"role": "user", "content": "hi"}]
+        outs = {
+            m: c.chat.completions.create(model=m, messages=msgs, max_tokens=6).choices[0].message.content
+            for m in ("tiny", "alpha", "beta")
+        }
+        assert len(set(outs.values())) == 3
+        with pytest.raises(openai.BadRequestError):
+            c.chat.completions.create(model="tiny", messages=msgs, max_tokens=17)
