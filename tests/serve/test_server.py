@@ -317,3 +317,17 @@ def test_adapters_need_a_backend_that_can_switch() -> None:
     app = create_app(lambda: backend, model_name="base", adapters={"alpha": "/a"})
     with pytest.raises(ServeError):
         ServerThread(app).start(timeout=30)
+
+
+def test_handlers_work_without_a_socket(fake_backend: FakeBackend) -> None:
+    from fastapi.testclient import TestClient
+
+    app = create_app(fake_backend, model_name="base", adapters={"alpha": "/a"})
+    with TestClient(app) as http:
+        assert http.get("/v1/models").json()["data"][1]["id"] == "alpha"
+        r = http.post(
+            "/v1/chat/completions", json={"model": "alpha", "messages": [{"role": "user", "content": "yo"}]}
+        )
+        assert r.json()["choices"][0]["message"]["content"] == "[alpha] you said: yo"
+        r = http.post("/v1/chat/completions", content=b"nope", headers={"content-type": "application/json"})
+        assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json"

@@ -125,6 +125,8 @@ def create_app(
     if isinstance(backend, Engine) or hasattr(backend, "generate"):
         # ready without the lifespan too (e.g. ASGI transports in tests that skip it)
         state.engine = _to_engine(backend, limits)
+        if adapters and not hasattr(state.engine.backend, "use_adapter"):
+            raise ServeError("this backend can't switch adapters (no use_adapter)", location="--adapter")
     app.add_api_route("/health", health, methods=["GET"])
     app.add_api_route("/v1/models", list_models, methods=["GET"])
     app.add_api_route("/v1/models/{model_id:path}", get_model, methods=["GET"])
