@@ -41,7 +41,7 @@ class ServeLimits:
     max_tokens_limit: int = 2048
     default_max_tokens: int = 512
     max_queue: int = 1024  # waiting requests before 503
-    max_batch: int = 16  # requests per backend.generate call
+    max_batch: int = 8  # requests per backend.generate call (--batch-size)
 
 
 @dataclass

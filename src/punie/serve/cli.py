@@ -9,6 +9,9 @@ import typer
 
 from punie.errors import ConfigError
 from punie.models.registry import DEFAULT_MODEL
+from punie.serve._app import ServeLimits
+
+_DEFAULTS = ServeLimits()  # the one place the limits' defaults live
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*$")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -57,7 +60,9 @@ def serve_cmd(
     max_body_bytes: int = typer.Option(
         1_000_000, "--max-body-bytes", help="Largest request body (413 above)."
     ),
-    batch_size: int = typer.Option(8, "--batch-size", help="Concurrent requests generated together."),
+    batch_size: int = typer.Option(
+        _DEFAULTS.max_batch, "--batch-size", help="Concurrent requests generated together."
+    ),
     no_prefix_cache: bool = typer.Option(
         False, "--no-prefix-cache", help="Prefill the tool prompt every time."
     ),
