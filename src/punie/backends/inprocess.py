@@ -9,7 +9,6 @@ Greedy outputs are identical to decoding without the cache (tested).
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -17,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from punie.backends._kvcache import batch_cache
 from punie.backends.base import Generation, GenerationRequest, ProgressFn
 from punie.models.compat import cache_kwargs, output_cache
 from punie.models.prompt import PromptBuilder
@@ -218,9 +218,8 @@ class InProcessBackend:
             pos[k, smax - s :] = torch.arange(plen, plen + s)
         cache = None
         if plen:
-            cache = copy.deepcopy(self._prefix_kv(prefix))
-            if n > 1:
-                cache.batch_repeat_interleave(n)
+            room = smax + max(max(1, r.request.max_new_tokens) for r in batch)
+            cache = batch_cache(self._prefix_kv(prefix), n, room)
         req = batch[0].request
         gen = None
         if req.temperature and req.temperature > 0:
