@@ -46,6 +46,7 @@ def test_train_run_folder_best_last_and_only_lora_changes(tiny_model_dir: str, d
     assert [e["step"] for e in evals] == [2, 4]
     assert all(e["tool_call_accuracy"] is not None and e["val_loss"] > 0 for e in evals)
     assert res.best_dir == out / "best" and res.steps == 4 and 0 <= res.best_metric <= 1
+    assert res.run_id is not None  # recorded in the runs registry
     assert json.loads((out / "config.json").read_text())["lora_rank"] == 4
 
     # TRL-style: trained LoRA weights moved away from init (B starts at 0), base weights untouched

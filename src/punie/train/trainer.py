@@ -10,6 +10,7 @@ TensorBoard, user callbacks) are behind small helpers.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import shutil
@@ -203,18 +204,18 @@ def _record_run(cfg: TrainConfig, result: TrainResult, fingerprint: dict[str, An
             kind="train",
             model=cfg.model,
             adapter=str(result.best_dir or result.last_dir),
-            data=cfg.data,
+            data_fingerprint=hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:16],
             config=cfg.to_dict(),
-            metrics={
-                "best_tool_call_accuracy": result.best_metric,
-                "best_val_loss": result.best_val_loss,
+            scores={
+                "tool_call_accuracy": result.best_metric,
+                "val_loss": result.best_val_loss,
                 "best_step": result.best_step,
                 "steps": result.steps,
                 "stop_reason": result.stop_reason,
                 "examples_per_s": result.examples_per_s,
-                "seconds": result.seconds,
             },
-            output=str(result.output_dir),
+            report_path=str(result.output_dir / "metrics.jsonl"),
+            duration_s=result.seconds,
         )
     except Exception:  # the registry is a convenience; never fail a finished run over it
         return None
