@@ -9,6 +9,7 @@ Greedy outputs are identical to decoding without the cache (tested).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -20,6 +21,25 @@ from punie.backends._kvcache import batch_cache
 from punie.backends.base import Generation, GenerationRequest, ProgressFn
 from punie.models.compat import cache_kwargs, output_cache
 from punie.models.prompt import PromptBuilder
+
+
+@contextmanager
+def _sdpa_gqa() -> Iterator[None]:
+    """Let SDPA attend grouped KV heads directly (``enable_gqa``) instead of copying K/V per head.
+
+    transformers only does this by itself on CUDA without a mask; on CPU the repeat_kv copies were
+    ~40 % of a batched prefill here (measured: 48-row prefill 4.6 s → 2.6 s, decode step 0.53 → 0.40 s).
+    """
+    key = "TRANSFORMERS_SDPA_FORCE_GQA"
+    old = os.environ.get(key)
+    os.environ[key] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = old
 
 
 @dataclass
@@ -198,6 +218,10 @@ class InProcessBackend:
         return text
 
     def _decode(self, batch: list[_Row]) -> Iterator[list[tuple[int, int]]]:
+        with _sdpa_gqa():
+            yield from self._decode_rows(batch)
+
+    def _decode_rows(self, batch: list[_Row]) -> Iterator[list[tuple[int, int]]]:
         """Yield, per decode step, [(row position in batch, token id)] for rows still running."""
         import torch
 
@@ -233,7 +257,12 @@ class InProcessBackend:
         ids, mask, pos = ids.to(device), mask.to(device), pos.to(device)
         with torch.inference_mode():
             out = self.model(
-                input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, **cache_kwargs(self.model, cache)
+                input_ids=ids,
+                attention_mask=mask,
+                position_ids=pos,
+                use_cache=True,
+                logits_to_keep=1,  # only the last position's logits are needed to start decoding
+                **cache_kwargs(self.model, cache),
             )
             cache = output_cache(out)
             logits = out.logits[:, -1, :]

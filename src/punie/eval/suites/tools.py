@@ -26,14 +26,25 @@ def load_cases(name: str = "punie-tools") -> list[dict[str, Any]]:
     return read_suite_file(DATA_FILE)
 
 
+NO_CALL_MAX_NEW_TOKENS = 64
+SLACK_TOKENS = 24
+
+
 def token_budget(case: dict[str, Any], max_new_tokens: int | None = None) -> int:
-    """Explicit value, else the case's own, else enough for the expected answer (at least 96)."""
+    """Explicit value, else the case's own, else the expected answer's length plus slack.
+
+    A reply that has not finished the expected calls within ~24 tokens of their canonical length
+    is wrong anyway (a long preamble or rambling); a no-call reply gets 64 tokens to show a false
+    call. Generation is the eval's whole cost, so budgets are as tight as the scoring allows.
+    """
     if max_new_tokens:
         return int(max_new_tokens)
     if case.get("max_new_tokens"):
         return int(case["max_new_tokens"])
-    needed = int(len(render_calls(case.get("expected_calls") or [])) / CHARS_PER_TOKEN) + 24
-    return max(DEFAULT_MAX_NEW_TOKENS, needed)
+    expected = case.get("expected_calls") or []
+    if not expected:
+        return NO_CALL_MAX_NEW_TOKENS
+    return int(len(render_calls(expected)) / CHARS_PER_TOKEN) + SLACK_TOKENS
 
 
 def evaluate(
