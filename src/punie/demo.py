@@ -17,7 +17,7 @@ import typer
 from punie.models.registry import DEFAULT_MODEL
 
 MARKER = ".punie-demo"
-DEFAULT_SUITES = ("punie-tools", "reasoning", "code")
+DEFAULT_SUITES = ("punie-tools", "reasoning")  # code/agentic are minutes each on 2 cores: opt in with --suite
 
 
 def _console():  # type: ignore[no-untyped-def]
@@ -110,7 +110,7 @@ def demo_cmd(
     size: Annotated[int | None, typer.Option("--size", min=10, help="Training conversations to generate.")] = None,
     iters: Annotated[int | None, typer.Option("--iters", min=1, help="Override the training steps.")] = None,
     suite: Annotated[
-        list[str] | None, typer.Option("--suite", "-s", help="Eval suites (default: punie-tools, reasoning, code).")
+        list[str] | None, typer.Option("--suite", "-s", help="Eval suites (default: punie-tools, reasoning).")
     ] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Evaluate only the first N cases per suite.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed for data and training.")] = 0,

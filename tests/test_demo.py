@@ -1,0 +1,56 @@
+"""The main job end to end: on the tiny random model (fast) and on the real 135M model (slow)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from punie.cli import main
+
+
+def _run_demo(tmp_path: Path, model: str | None, *, iters: int, limit: int, size: int, extra: str = "") -> dict:
+    cfg = tmp_path / "demo.toml"
+    cfg.write_text(f"iters = {iters}\nbatch_size = 4\neval_every = {iters}\neval_samples = 4\nwarmup = 1\n{extra}")
+    out = tmp_path / "demo"
+    args = ["demo", "--out", str(out), "--size", str(size), "--limit", str(limit), "--config", str(cfg)]
+    if model:
+        args += ["--model", model]
+    assert main(args) == 0
+    return json.loads((out / "summary.json").read_text())
+
+
+def test_demo_end_to_end_on_tiny_model(tmp_path: Path, tiny_model_dir: str) -> None:
+    from punie.runs import list_runs
+
+    before = len(list_runs())
+    summary = _run_demo(tmp_path, tiny_model_dir, iters=2, limit=4, size=40)
+    out = tmp_path / "demo"
+    for rel in ("comparison.html", "baseline/report.html", "baseline/report.json", "adapter_eval/report.json",
+                "data/train.jsonl", "adapter/best/adapter_config.json", "adapter/metrics.jsonl"):
+        assert (out / rel).is_file(), rel
+    assert summary["train"]["steps"] == 2
+    assert summary["verdict"]["gates"] and "passed" in summary["verdict"]
+    html = (out / "comparison.html").read_text()
+    assert "punie-tools" in html or "tool_call" in html
+    runs = list_runs()
+    assert len(runs) >= before + 3  # baseline eval, train, adapter eval
+    assert {r["kind"] for r in runs} >= {"train", "eval"}
+
+
+def test_demo_refuses_a_foreign_output_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep me")
+    assert main(["demo", "--out", str(out)]) == 2
+    assert "not a punie demo folder" in capsys.readouterr().err
+    assert (out / "precious.txt").read_text() == "keep me"
+
+
+@pytest.mark.slow
+def test_real_demo_raises_tool_calling(tmp_path: Path) -> None:
+    summary = _run_demo(tmp_path, None, iters=40, limit=60, size=600, extra="learning_rate = 0.001\n")
+    base = summary["tool_calling"]["baseline"]["accuracy"]
+    tuned = summary["tool_calling"]["adapter"]["accuracy"]
+    assert tuned >= base + 0.25, (base, tuned)
