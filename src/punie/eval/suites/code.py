@@ -34,7 +34,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from punie.backends.base import GenerationRequest
 from punie.errors import SuiteError
 
 CATEGORY = "code"
@@ -353,34 +352,17 @@ def evaluate(
     progress: Callable[[int], None] | None = None,
     max_new_tokens: int | None = None,
 ) -> list[dict[str, Any]]:
-    from punie.toolcalls import parse
+    from punie.eval.suites._answers import base_record, generate_answers
 
-    requests = [
-        GenerationRequest(messages=c["messages"], tools=[], max_new_tokens=max_new_tokens or MAX_NEW_TOKENS) for c in cases
-    ]
-    generations = backend.generate(requests, progress=progress) if requests else []
+    generations = generate_answers(cases, backend, max_new_tokens or MAX_NEW_TOKENS, progress)
     texts = [g.text or "" for g in generations]
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         verdicts = list(pool.map(judge, cases, texts))
     records = []
-    for case, gen, text, verdict in zip(cases, generations, texts, verdicts, strict=True):
-        parsed = parse(text)
-        records.append(
-            {
-                "id": case["id"],
-                "category": case["category"],
-                "correct": verdict["correct"],
-                "calls": parsed.calls,
-                "expected_calls": [],
-                "raw": text,
-                "format": parsed.format,
-                "code": verdict["code"],
-                "test_output": verdict["output"],
-                "sandbox": verdict["sandbox"],
-                "finish_reason": getattr(gen, "finish_reason", "stop"),
-                "detail": verdict["detail"],
-            }
-        )
+    for case, gen, verdict in zip(cases, generations, verdicts, strict=True):
+        record = base_record(case, gen, verdict["correct"], verdict["detail"])
+        record.update(code=verdict["code"], test_output=verdict["output"], sandbox=verdict["sandbox"])
+        records.append(record)
     return records
 
 

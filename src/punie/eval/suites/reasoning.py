@@ -13,7 +13,6 @@ from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
-from punie.backends.base import GenerationRequest
 from punie.errors import SuiteError
 
 CATEGORY = "reasoning"
@@ -116,32 +115,14 @@ def evaluate(
     progress: Callable[[int], None] | None = None,
     max_new_tokens: int | None = None,
 ) -> list[dict[str, Any]]:
-    from punie.toolcalls import parse
+    from punie.eval.suites._answers import base_record, generate_answers
 
-    requests = [
-        GenerationRequest(messages=c["messages"], tools=[], max_new_tokens=max_new_tokens or MAX_NEW_TOKENS) for c in cases
-    ]
-    generations = backend.generate(requests, progress=progress) if requests else []
     records = []
-    for case, gen in zip(cases, generations, strict=True):
-        text = gen.text or ""
-        ok, got, detail = check(case, text)
-        parsed = parse(text)
-        records.append(
-            {
-                "id": case["id"],
-                "category": case["category"],
-                "correct": ok,
-                "calls": parsed.calls,  # a tool call here is a wrong answer; shown for diagnosis
-                "expected_calls": [],
-                "raw": text,
-                "format": parsed.format,
-                "answer": got,
-                "expected_answer": case["answer"],
-                "finish_reason": getattr(gen, "finish_reason", "stop"),
-                "detail": detail,
-            }
-        )
+    for case, gen in zip(cases, generate_answers(cases, backend, max_new_tokens or MAX_NEW_TOKENS, progress), strict=True):
+        ok, got, detail = check(case, gen.text or "")
+        record = base_record(case, gen, ok, detail)
+        record.update(answer=got, expected_answer=case["answer"])
+        records.append(record)
     return records
 
 
