@@ -34,6 +34,14 @@ def test_demo_end_to_end_on_tiny_model(tmp_path: Path, tiny_model_dir: str) -> N
     assert summary["verdict"]["gates"] and "passed" in summary["verdict"]
     html = (out / "comparison.html").read_text()
     assert "punie-tools" in html or "tool_call" in html
+    # the baseline ran on the stratified share of punie-tools, the adapter on the suite's head (--limit)
+    from punie.demo import BASELINE_SAMPLE
+    from punie.eval.suites import load_suite
+
+    share = {c["id"] for c in load_suite("punie-tools").sample(BASELINE_SAMPLE).cases}
+    base_cases = json.loads((out / "baseline/report.json").read_text())["cases"]
+    tool_ids = [c["id"] for c in base_cases if c.get("suite") == "punie-tools"]
+    assert tool_ids and set(tool_ids) <= share
     runs = list_runs()
     assert len(runs) >= before + 3  # baseline eval, train, adapter eval
     assert {r["kind"] for r in runs} >= {"train", "eval"}

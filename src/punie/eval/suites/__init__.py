@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -59,6 +60,29 @@ class Suite:
     name: str
     cases: list[dict[str, Any]] = field(default_factory=list)
     path: str | None = None  # the JSONL file, for suites read from a file
+
+    def sample(self, fraction: float) -> Suite:
+        """A deterministic subset stratified by category: every case whose position within its
+        category falls on the ``fraction`` grid (``fraction >= 1`` returns the suite itself).
+
+        Used where a second, paired measurement of the same suite is enough on a share of it (the
+        demo's baseline of the base model); McNemar then runs on the shared cases.
+        """
+        if not fraction > 0:
+            raise ValueError(f"fraction must be > 0, got {fraction}")
+        if fraction >= 1:
+            return self
+        seen: dict[str, int] = {}
+        keep = []
+        for case in self.cases:
+            cat = str(case.get("category"))
+            i = seen.get(cat, 0)
+            seen[cat] = i + 1
+            # case i of its category is kept when the running quota ceil((i+1)*f) steps up, so
+            # every category keeps its first case and about its share of the rest
+            if math.ceil((i + 1) * fraction) > math.ceil(i * fraction):
+                keep.append(case)
+        return Suite(self.name, keep, self.path)
 
 
 def suite_names() -> list[str]:
