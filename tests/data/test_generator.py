@@ -6,6 +6,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from punie.data import (
     TrainingDataset,
     calls_of,
@@ -124,3 +126,29 @@ def test_valid_and_test_share_nothing_with_train() -> None:
     for conv in ds.valid + ds.test:
         first = conv["messages"][0]["content"]
         assert first not in train_prompts
+
+
+def test_call_only_share_cuts_tool_conversations_after_the_first_call(tmp_path: Path) -> None:
+    from punie.data import validate_dataset, write_dataset
+    from punie.data.generator import call_only
+
+    whole = generate_dataset(seed=3, size=400)
+    cut = generate_dataset(seed=3, size=400, call_only_share=0.5)
+    ends_at_call = [c for c in cut.train if c["messages"][-1]["role"] == "assistant" and c["messages"][-1].get("tool_calls")]
+    tool_convs = [c for c in cut.train if has_call(c)]
+    assert 0.35 < len(ends_at_call) / len(tool_convs) < 0.65
+    # no-call conversations are never cut, valid/test keep whole conversations
+    assert sum(not has_call(c) for c in cut.train) > 50
+    assert cut.valid == whole.valid and cut.test == whole.test
+    # shorter on average, and still valid and duplicate-free
+    assert sum(len(c["messages"]) for c in cut.train) < 0.85 * sum(len(c["messages"]) for c in whole.train)
+    write_dataset(cut, tmp_path / "d")
+    report = validate_dataset(tmp_path / "d")
+    assert not report.errors and not report.warnings
+    # call_only keeps the request and the call and nothing after
+    conv = next(c for c in whole.train if len(c["messages"]) > 4 and has_call(c))
+    short = call_only(conv)["messages"]
+    assert short == conv["messages"][: len(short)] and short[-1].get("tool_calls")
+    assert not any(m.get("tool_calls") for m in short[:-1])
+    with pytest.raises(ValueError):
+        generate_dataset(size=10, call_only_share=1.5)

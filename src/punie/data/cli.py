@@ -45,6 +45,11 @@ def generate_cmd(
     heldout_size: Annotated[int | None, typer.Option("--heldout-size", help="valid and test size each (default size/10, ≥ 50).")] = None,
     suite: Annotated[Path | None, typer.Option("--suite", help="Also write the held-out punie-tools eval suite here (.jsonl).")] = None,
     suite_size: Annotated[int, typer.Option("--suite-size", help="Cases in --suite.")] = 300,
+    call_only_share: Annotated[
+        float,
+        typer.Option("--call-only-share", min=0.0, max=1.0,
+                     help="Share of train tool conversations cut right after their first call (shorter, cheaper to train)."),
+    ] = 0.0,
 ) -> None:
     """Generate a tool-calling dataset for the 7 tools (valid/test use held-out phrasings and values)."""
     from punie.data.generator import generate_dataset, write_suite
@@ -54,8 +59,9 @@ def generate_cmd(
     if heldout_size is not None and heldout_size < 0:
         raise ConfigError("--heldout-size must be ≥ 0", location="--heldout-size")
     start = time.time()
-    ds = generate_dataset(seed=seed, size=size, heldout_size=heldout_size)
-    _write(ds, out, {"generator": "punie.data.generator", "seed": seed, "size": size, "heldout_size": heldout_size})
+    ds = generate_dataset(seed=seed, size=size, heldout_size=heldout_size, call_only_share=call_only_share)
+    _write(ds, out, {"generator": "punie.data.generator", "seed": seed, "size": size, "heldout_size": heldout_size,
+                     "call_only_share": call_only_share})
     if suite is not None:
         n = write_suite(suite, suite_size, seed)
         typer.echo(f"wrote {suite}: {n} held-out eval cases")

@@ -426,9 +426,26 @@ def _key(conv: Conversation) -> str:
     return json.dumps(conv["messages"], sort_keys=True, ensure_ascii=False)
 
 
-def generate_tagged(kind: str, n: int, seed: int = 0, weights: dict[str, float] | None = None) -> list[tuple[str, Conversation]]:
-    """``n`` unique (conversation kind, conversation) pairs; duplicates are redrawn."""
+def call_only(conv: Conversation) -> Conversation:
+    """The conversation cut right after its first assistant tool-call turn (unchanged if it has none)."""
+    msgs = conv["messages"]
+    for i, m in enumerate(msgs):
+        if m.get("role") == "assistant" and m.get("tool_calls"):
+            return {**conv, "messages": msgs[: i + 1]}
+    return conv
+
+
+def generate_tagged(
+    kind: str, n: int, seed: int = 0, weights: dict[str, float] | None = None, *, call_only_share: float = 0.0
+) -> list[tuple[str, Conversation]]:
+    """``n`` unique (conversation kind, conversation) pairs; duplicates are redrawn.
+
+    ``call_only_share``: that share of tool conversations ends at the first call (no tool result, no
+    answer). Training cost grows with tokens, and the request → call turn is what tool calling
+    learns from; the rest keep teaching the answers after tool results and follow-ups.
+    """
     rng = random.Random(f"punie:{kind}:{seed}")
+    cut_rng = random.Random(f"punie:{kind}:{seed}:cut")  # own stream: the drawn conversations don't change
     gen = _Gen(kind, rng)
     weights = weights or WEIGHTS
     names = list(weights)
@@ -438,9 +455,12 @@ def generate_tagged(kind: str, n: int, seed: int = 0, weights: dict[str, float] 
     attempts = 0
     while len(out) < n:
         ck = rng.choices(names, cum)[0]
+        cut = bool(call_only_share) and ck not in NO_CALL_KINDS and cut_rng.random() < call_only_share
         # redraw the same kind on a duplicate, so kinds with few combinations (greetings) keep their share
         for _ in range(8):
             conv = gen.conversation(ck)
+            if cut:
+                conv = call_only(conv)
             key = _key(conv)
             attempts += 1
             if key not in seen or attempts > n * 20:
@@ -452,19 +472,30 @@ def generate_tagged(kind: str, n: int, seed: int = 0, weights: dict[str, float] 
     return out
 
 
-def generate_split(kind: str, n: int, seed: int = 0, weights: dict[str, float] | None = None) -> list[Conversation]:
+def generate_split(
+    kind: str, n: int, seed: int = 0, weights: dict[str, float] | None = None, *, call_only_share: float = 0.0
+) -> list[Conversation]:
     """``n`` conversations from the ``"train"`` or ``"heldout"`` templates and values."""
-    return [conv for _, conv in generate_tagged(kind, n, seed, weights)]
+    return [conv for _, conv in generate_tagged(kind, n, seed, weights, call_only_share=call_only_share)]
 
 
 def generate_dataset(
-    seed: int = 0, size: int = DEFAULT_SIZE, *, heldout_size: int | None = None, weights: dict[str, float] | None = None
+    seed: int = 0,
+    size: int = DEFAULT_SIZE,
+    *,
+    heldout_size: int | None = None,
+    weights: dict[str, float] | None = None,
+    call_only_share: float = 0.0,
 ) -> TrainingDataset:
     """``size`` train conversations; valid and test (each ``heldout_size``, default size/10, at least 50)
-    from the held-out templates and values."""
+    from the held-out templates and values. ``call_only_share`` applies to train only (valid/test keep
+    whole conversations)."""
+    if not 0.0 <= call_only_share <= 1.0:
+        raise ValueError(f"call_only_share must be in [0, 1], got {call_only_share}")
     h = heldout_size if heldout_size is not None else max(50, size // 10)
     heldout = generate_split("heldout", 2 * h, seed, weights)  # one draw: valid and test share no example
-    return TrainingDataset(train=generate_split("train", size, seed, weights), valid=heldout[:h], test=heldout[h:])
+    train = generate_split("train", size, seed, weights, call_only_share=call_only_share)
+    return TrainingDataset(train=train, valid=heldout[:h], test=heldout[h:])
 
 
 # ---- the held-out eval suite ------------------------------------------------------------------------
