@@ -86,3 +86,44 @@ def test_sweep_ranks_and_resumes(tiny_model_dir: str, tmp_path: Path) -> None:
     grid.write_text("lora_rnk = [2]\n")
     with pytest.raises(ConfigError, match="lora_rnk"):
         sweep(str(data), str(grid), output=str(tmp_path / "sw2"), progress=False)
+
+
+def test_sweep_scores_each_adapter_on_a_suite(tiny_model_dir: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import punie.train.sweep as sw
+    from punie.errors import SuiteError
+
+    data = write_dataset(tmp_path / "data", n_train=6, n_valid=2)
+    suite = tmp_path / "mini.jsonl"
+    cases = [
+        {"id": "t1", "category": "tool_call", "messages": [{"role": "user", "content": "Show me setup.cfg"}],
+         "expected_calls": [{"name": "read_file", "arguments": {"path": "setup.cfg"}}]},
+        {"id": "t2", "category": "no_call", "messages": [{"role": "user", "content": "Hello there"}], "expected_calls": []},
+        {"id": "t3", "category": "tool_call", "messages": [{"role": "user", "content": "Run `ls`"}],
+         "expected_calls": [{"name": "run_command", "arguments": {"command": "ls"}}]},
+    ]
+    suite.write_text("".join(json.dumps(c) + "\n" for c in cases), encoding="utf-8")
+    grid = tmp_path / "grid.toml"
+    grid.write_text(
+        "lora_rank = [2, 4]\n"
+        f'[base]\nmodel = "{tiny_model_dir}"\niters = 1\nbatch_size = 3\neval_every = 0\neval_samples = 0\n'
+        "val_batches = 1\nnum_layers = 1\nwarmup = 0\n"
+    )
+    rows = sw.sweep(str(data), str(grid), output=str(tmp_path / "sw"), progress=False, suite=str(suite))
+    for r in rows:
+        assert r.suite_scores is not None and r.suite_scores["n"] == 3
+        assert set(r.suite_scores["categories"]) == {"tool_call", "no_call"}
+        assert (Path(r.output) / sw.SUITE_SCORES).is_file()
+    ranks = [(r.suite_scores["overall"], r.suite_scores["tool_calling"] or -1.0) for r in rows]  # type: ignore[index]
+    assert ranks == sorted(ranks, reverse=True)
+
+    # a resumed sweep reuses the saved scores instead of evaluating again
+    def boom(*a, **k):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("re-evaluated")
+
+    monkeypatch.setattr(sw, "score_on_suite", boom)
+    again = sw.sweep(str(data), str(grid), output=str(tmp_path / "sw"), progress=False, suite=str(suite))
+    assert [r.suite_scores for r in again] == [r.suite_scores for r in rows]
+    # an unknown suite fails before anything trains
+    with pytest.raises(SuiteError):
+        sw.sweep(str(data), str(grid), output=str(tmp_path / "sw3"), progress=False, suite="no-such-suite")
+    assert not (tmp_path / "sw3").exists() or not any((tmp_path / "sw3").iterdir())

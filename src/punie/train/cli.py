@@ -90,12 +90,20 @@ def sweep_cmd(
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Sweep folder [default: sweeps/GRID-NAME]."),  # noqa: UP045
     config: Optional[str] = typer.Option(None, "--config", "-c", help="Base TrainConfig file for every combination."),  # noqa: UP045
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Base model (overrides the config)."),  # noqa: UP045
+    suite: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--suite", "-s",
+        help="Also evaluate each best adapter on this eval suite (e.g. punie-tools) and rank by its overall accuracy.",
+    ),
+    suite_sample: float = typer.Option(
+        1.0, "--suite-sample", min=0.01, max=1.0, help="With --suite: stratified share of the suite to run."
+    ),
 ) -> None:
-    """Train every combination of a grid, score each by best tool-call accuracy; ranked table. Resumable."""
+    """Train every combination of a grid and rank them (by --suite scores, else by the best in-training
+    tool-call accuracy). Resumable: finished combinations and their suite scores are reused."""
     from punie.train.sweep import print_table, sweep
 
     base = load_config(config, {"model": model} if model else None) if (config or model) else None
-    rows = sweep(data, grid, output=output, base=base)
+    rows = sweep(data, grid, output=output, base=base, suite=suite, suite_sample=suite_sample)
     print_table(rows)
     if rows:
         typer.echo(str(Path(rows[0].output) / "best"))

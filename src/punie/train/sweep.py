@@ -32,6 +32,8 @@ class SweepRow:
     best_step: int | None
     seconds: float | None
     skipped: bool = False
+    # with --suite: the best adapter's scores on a held-out eval suite (what the sweep ranks by then)
+    suite_scores: dict[str, Any] | None = None
 
 
 def read_grid(path: str | Path) -> tuple[dict[str, list[Any]], dict[str, Any]]:
@@ -72,11 +74,50 @@ def combos(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(keys, vals, strict=True)) for vals in itertools.product(*(grid[k] for k in keys))]
 
 
+SUITE_SCORES = "suite_scores.json"
+
+
+def score_on_suite(adapter_dir: Path, model: str, suite: str, sample: float = 1.0, *, progress: bool = True) -> dict[str, Any]:
+    """Evaluate one adapter on a suite (in-process, greedy); the headline numbers.
+
+    The in-training valid eval is a few dozen turns: fine to pick a checkpoint, too noisy to rank
+    configurations. This is the same measurement ``punie eval --adapter`` makes.
+    """
+    from punie.backends.inprocess import InProcessBackend
+    from punie.eval.runner import run_eval
+    from punie.eval.suites import load_suite
+    from punie.models.loading import load_model
+
+    chosen = load_suite(suite).sample(sample)
+    peft_model, tok = load_model(model, adapter=str(adapter_dir))
+    peft_model.eval()
+    backend = InProcessBackend(peft_model, tok, batch_size=48, model_name=model, adapter=str(adapter_dir))
+    report = run_eval(backend, [chosen], model_name=model, adapter=str(adapter_dir), progress=progress)
+    cats = report["categories"]
+    scores = {
+        "suite": suite,
+        "sample": sample,
+        "n": report["overall"]["n"],
+        "overall": report["overall"]["accuracy"],
+        "categories": {k: v["accuracy"] for k, v in cats.items()},
+        "tool_calling": (report.get("tool_calling") or {}).get("accuracy"),
+        "seconds": report.get("duration_s"),
+    }
+    return scores
+
+
 def sweep(
     data: str, grid_path: str, *, output: str | None = None, base: TrainConfig | None = None, progress: bool = True,
-    overrides: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None, suite: str | None = None, suite_sample: float = 1.0,
 ) -> list[SweepRow]:
+    """Train every combination (skipping finished ones); with ``suite``, score each best adapter on it
+    and rank by the suite's overall accuracy instead of the in-training valid accuracy."""
     from punie.train.trainer import train
+
+    if suite is not None:
+        from punie.eval.suites import load_suite
+
+        load_suite(suite)  # an unknown suite fails before any training
 
     grid, base_table = read_grid(grid_path)
     base_cfg = base or load_config(None, {**base_table, **(overrides or {})})
@@ -101,15 +142,33 @@ def sweep(
                 Console(stderr=True).print(f"[bold]sweep {i}/{len(all_combos)}[/bold]: {name}{' (resuming)' if resume else ''}")
             train(cfg, progress=progress)
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        suite_scores = None
+        if suite is not None:
+            cached = out / SUITE_SCORES
+            prev = json.loads(cached.read_text(encoding="utf-8")) if cached.is_file() else None
+            if prev and prev.get("suite") == suite and prev.get("sample") == suite_sample:
+                suite_scores = prev
+            else:
+                best = out / "best" if (out / "best").is_dir() else out / "last"
+                model = json.loads((out / "config.json").read_text(encoding="utf-8")).get("model", base_cfg.model)
+                suite_scores = score_on_suite(best, model, suite, suite_sample, progress=progress)
+                atomic_write_text(cached, json.dumps(suite_scores, indent=2))
         rows.append(
             SweepRow(
                 name=name, params=params, output=str(out),
                 tool_call_accuracy=summary.get("best_metric"), val_loss=summary.get("best_val_loss"),
                 best_step=summary.get("best_step"), seconds=summary.get("seconds"), skipped=skipped,
+                suite_scores=suite_scores,
             )
         )
-    rows.sort(key=lambda r: (r.tool_call_accuracy if r.tool_call_accuracy is not None else -1.0,
-                             -(r.val_loss if r.val_loss is not None else float("inf"))), reverse=True)
+
+    def rank(r: SweepRow) -> tuple[float, float]:
+        if suite is not None and r.suite_scores:
+            return (r.suite_scores.get("overall") or -1.0, r.suite_scores.get("tool_calling") or -1.0)
+        return (r.tool_call_accuracy if r.tool_call_accuracy is not None else -1.0,
+                -(r.val_loss if r.val_loss is not None else float("inf")))
+
+    rows.sort(key=rank, reverse=True)
     atomic_write_text(root / "sweep.json", json.dumps([r.__dict__ for r in rows], indent=2, default=str))
     return rows
 
@@ -120,15 +179,26 @@ def print_table(rows: list[SweepRow]) -> None:
 
     if not rows:
         return
-    table = Table(title="sweep (ranked by best tool-call accuracy, ties by val loss)")
+    scored = rows[0].suite_scores is not None
+    title = (f"sweep (ranked by {rows[0].suite_scores['suite']} overall accuracy)" if scored  # type: ignore[index]
+             else "sweep (ranked by best tool-call accuracy, ties by val loss)")
+    table = Table(title=title)
     table.add_column("#", justify="right")
     for key in rows[0].params:
         table.add_column(key)
-    for col in ("tool-call acc", "val loss", "best step", "seconds", "folder"):
+    cats = sorted({c for r in rows for c in ((r.suite_scores or {}).get("categories") or {})})
+    suite_cols = ["suite overall", *cats] if scored else []
+    for col in (*suite_cols, "valid acc", "val loss", "best step", "seconds", "folder"):
         table.add_column(col, justify="right" if col != "folder" else "left")
+
+    def pct(x: float | None) -> str:
+        return "-" if x is None else f"{100 * x:.1f}%"
+
     for i, r in enumerate(rows, 1):
+        sc = r.suite_scores or {}
+        suite_cells = [pct(sc.get("overall")), *[pct((sc.get("categories") or {}).get(c)) for c in cats]] if scored else []
         table.add_row(
-            str(i), *[str(v) for v in r.params.values()],
+            str(i), *[str(v) for v in r.params.values()], *suite_cells,
             "-" if r.tool_call_accuracy is None else f"{100 * r.tool_call_accuracy:.1f}%",
             "-" if r.val_loss is None else f"{r.val_loss:.4f}",
             str(r.best_step), "-" if r.seconds is None else f"{r.seconds:.0f}" + (" (cached)" if r.skipped else ""),
