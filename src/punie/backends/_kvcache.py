@@ -78,9 +78,9 @@ _GROW = _grow_layer_class()
 
 def batch_cache(prefix_cache: Any, batch: int, room: int) -> Any:
     """A cache holding ``prefix_cache`` repeated ``batch`` times, with ``room`` free slots per row."""
-    layers = getattr(prefix_cache, "layers", None)
+    layers = getattr(prefix_cache, "layers", None) or []
     plain = _GROW is not None and layers and all(type(layer).__name__ == "DynamicLayer" for layer in layers)
-    if not plain:  # sliding-window/quantised/legacy caches: copy and let transformers grow them
+    if not plain or _GROW is None:  # sliding-window/quantised/legacy caches: copy and let transformers grow them
         cache = copy.deepcopy(prefix_cache)
         if batch > 1:
             cache.batch_repeat_interleave(batch)

@@ -13,10 +13,12 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from punie.backends import _cascade, _lmhead
 from punie.backends._kvcache import batch_cache
 from punie.backends.base import Generation, GenerationRequest, ProgressFn
 from punie.models.compat import cache_kwargs, output_cache
@@ -42,6 +44,28 @@ def _sdpa_gqa() -> Iterator[None]:
             os.environ[key] = old
 
 
+def plan_batches(lengths: Sequence[int], max_rows: int, max_tokens: int | None = None) -> list[list[int]]:
+    """Consecutive index batches of at most ``max_rows`` rows and ``max_tokens`` padded tokens.
+
+    Padded prefill costs rows × longest suffix; with rows sorted by length, a token budget gives
+    long suffixes fewer rows per batch and short ones more, instead of one fixed row count.
+    A row longer than the budget gets a batch of its own.
+    """
+    batches: list[list[int]] = []
+    cur: list[int] = []
+    longest = 0
+    for i, n in enumerate(lengths):
+        wider = max(longest, n)
+        if cur and (len(cur) >= max_rows or max_tokens is not None and wider * (len(cur) + 1) > max_tokens):
+            batches.append(cur)
+            cur, wider = [], n
+        cur.append(i)
+        longest = wider
+    if cur:
+        batches.append(cur)
+    return batches
+
+
 @dataclass
 class _Row:
     index: int
@@ -65,6 +89,11 @@ class InProcessBackend:
         max_cached_prefixes: int = 8,
         model_name: str | None = None,
         adapter: str | None = None,
+        cascade: bool = True,
+        refill: bool = True,
+        prefill_tokens: int | None = 2048,
+        lm_head_chunk: int = 0,
+        merge_adapter: bool = False,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -74,6 +103,13 @@ class InProcessBackend:
         self.max_cached_prefixes = max_cached_prefixes
         self.model_name = model_name
         self.adapter = adapter
+        self.cascade = cascade
+        self.refill = refill
+        self.prefill_tokens = prefill_tokens
+        self.lm_head_chunk = lm_head_chunk
+        self.merge_adapter = merge_adapter
+        self._cascade_support: dict[Any, bool] = {}
+        self._merged = False
         self._prefixes: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._active_adapter: str | None = self._current_adapter()
         self.lock = threading.RLock()  # one generation at a time per model (serve uses threads)
@@ -82,7 +118,7 @@ class InProcessBackend:
 
     @classmethod
     def from_pretrained(
-        cls, name: str | None = None, *, adapter: str | dict[str, str] | None = None, **kwargs: Any
+        cls, name: str | None = None, *, adapter: str | dict[str, str | Path] | None = None, **kwargs: Any
     ) -> InProcessBackend:
         from punie.models.loading import load_model
 
@@ -103,6 +139,8 @@ class InProcessBackend:
                     raise KeyError(name)
                 yield
                 return
+            if self._merged:
+                raise RuntimeError("can't switch adapters while one is merged (inside backend.merged())")
             previous = self._active_adapter
             if name is None:
                 with self.model.disable_adapter():
@@ -123,11 +161,36 @@ class InProcessBackend:
                     self.model.set_adapter(previous)
                 self._active_adapter = previous
 
+    @contextmanager
+    def merged(self) -> Iterator[None]:
+        """Generate with the active LoRA adapter folded into the base weights inside this block.
+
+        Unmerged LoRA adds two small matmuls per adapted linear per step; merged, the model costs
+        what the base costs. Outputs equal the unmerged adapter's up to float rounding. The base
+        weights are restored bit-exactly on exit (``punie.models.loading.merged_adapter``).
+        A no-op without an active adapter or when already merged.
+        """
+        with self.lock:
+            if self._merged or self._active_adapter is None:
+                yield
+                return
+            from punie.models.loading import merged_adapter
+
+            with merged_adapter(self.model):
+                self._merged = True
+                try:
+                    yield
+                finally:
+                    self._merged = False
+
+    def _merged_if_asked(self) -> Any:
+        return self.merged() if self.merge_adapter else nullcontext()
+
     # ---- prefix cache -------------------------------------------------------------------------
     def _prefix_kv(self, prefix: tuple[int, ...]) -> Any:
         import torch
 
-        key = (self._active_adapter, prefix)
+        key = (self._active_adapter, self._merged, prefix)
         cached = self._prefixes.get(key)
         if cached is not None:
             self._prefixes.move_to_end(key)
@@ -160,24 +223,29 @@ class InProcessBackend:
             # rows in one batch share prefix and sampling settings
             key = (row.prefix, row.request.temperature, row.request.top_p)
             groups.setdefault(key, []).append(row)
-        with self.lock:
+        with self.lock, self._merged_if_asked():
             for group in groups.values():
                 group.sort(key=lambda r: len(r.suffix))
-                for start in range(0, len(group), self.batch_size):
-                    batch = group[start : start + self.batch_size]
-                    for row, gen in zip(batch, self._run_batch(batch), strict=True):
+                greedy = not group[0].request.temperature or group[0].request.temperature <= 0
+                if self.refill and greedy and self._cascade_ok(group[0].prefix):
+                    # one stream: finished rows' slots take the next rows (sampling keeps fixed batches
+                    # so its seeded draws do not depend on how rows finish)
+                    batches = [group]
+                else:  # the cascade path packs its prefills itself; the plain one pads them
+                    budget = None if self._cascade_ok(group[0].prefix) else self.prefill_tokens
+                    batches = [[group[i] for i in b] for b in plan_batches([len(r.suffix) for r in group], self.batch_size, budget)]
+                for batch in batches:
+                    for row, gen in self._run_batch(batch, progress):
                         results[row.index] = gen
-                    if progress:
-                        progress(len(batch))
         return [r for r in results if r is not None]
 
     def stream(self, request: GenerationRequest) -> Iterator[str]:
         """Text deltas of one request as they are decoded."""
         row = self._rows([request])[0]
-        with self.lock:
+        with self.lock, self._merged_if_asked():
             emitted = ""
             tokens: list[int] = []
-            for step in self._decode([row]):
+            for step in self._decode([row], {}):
                 tokens.append(step[0][1])
                 text = self._clean(self.tokenizer.decode(tokens, skip_special_tokens=True), request.stop)
                 if text.endswith("\ufffd"):  # half of a multi-byte character: wait for the rest
@@ -187,27 +255,27 @@ class InProcessBackend:
                     emitted = text
 
     # ---- decoding -------------------------------------------------------------------------------
-    def _run_batch(self, batch: list[_Row]) -> list[Generation]:
+    def _run_batch(self, batch: list[_Row], progress: ProgressFn | None = None) -> Iterator[tuple[_Row, Generation]]:
+        """(row, generation) for every row of ``batch``, each as soon as it has finished."""
         out_tokens: dict[int, list[int]] = {k: [] for k in range(len(batch))}
         finish: dict[int, str] = {}
-        for step in self._decode(batch):
+        done = 0
+        for step in self._decode(batch, finish):
             for k, tok in step:
                 out_tokens[k].append(tok)
-        for k in range(len(batch)):
-            finish[k] = self._finish_reasons.get(k, "length")
-        gens = []
-        for k, row in enumerate(batch):
-            toks = [t for t in out_tokens[k] if t not in self.stop_ids]
-            text = self._clean(self.tokenizer.decode(toks, skip_special_tokens=True), row.request.stop)
-            gens.append(
-                Generation(
-                    text=text,
-                    finish_reason=finish[k],
-                    prompt_tokens=row.prompt_tokens,
-                    completion_tokens=len(out_tokens[k]),
-                )
-            )
-        return gens
+            if len(finish) > done:
+                ks = list(finish)[done:]
+                done = len(finish)
+                for k in ks:
+                    yield batch[k], self._generation(batch[k], out_tokens[k], finish[k])
+                if progress:
+                    progress(len(ks))
+
+    def _generation(self, row: _Row, tokens: list[int], finish_reason: str) -> Generation:
+        toks = [t for t in tokens if t not in self.stop_ids]
+        text = self._clean(self.tokenizer.decode(toks, skip_special_tokens=True), row.request.stop)
+        return Generation(text=text, finish_reason=finish_reason, prompt_tokens=row.prompt_tokens,
+                          completion_tokens=len(tokens))
 
     @staticmethod
     def _clean(text: str, stop: list[str] | None) -> str:
@@ -217,15 +285,36 @@ class InProcessBackend:
                 text = text[:cut]
         return text
 
-    def _decode(self, batch: list[_Row]) -> Iterator[list[tuple[int, int]]]:
-        with _sdpa_gqa():
-            yield from self._decode_rows(batch)
+    def _finished(self, tokens: list[int], row: _Row) -> str | None:
+        """Why a row that has produced ``tokens`` stops now ("stop" / "length"), or None."""
+        t = tokens[-1]
+        if t in self.stop_ids or row.request.stop and self._hit_stop(tokens, row.request.stop):
+            return "stop"
+        if len(tokens) >= max(1, row.request.max_new_tokens):
+            return "length"
+        return None
 
-    def _decode_rows(self, batch: list[_Row]) -> Iterator[list[tuple[int, int]]]:
-        """Yield, per decode step, [(row position in batch, token id)] for rows still running."""
+    def _sampler(self, req: GenerationRequest) -> Any:
         import torch
 
-        self._finish_reasons: dict[int, str] = {}
+        if not req.temperature or req.temperature <= 0:
+            return None
+        gen = torch.Generator(device="cpu")
+        gen.manual_seed(req.seed if req.seed is not None else 0)
+        return gen
+
+    def _decode(self, batch: list[_Row], finish: dict[int, str]) -> Iterator[list[tuple[int, int]]]:
+        """Yield, per decode step, [(row position in batch, token id)]; fills ``finish`` as rows end."""
+        if self._cascade_ok(batch[0].prefix):
+            yield from self._decode_cascade(batch, finish)
+            return
+        with _sdpa_gqa():
+            yield from self._decode_rows(batch, finish)
+
+    def _decode_rows(self, batch: list[_Row], finish: dict[int, str]) -> Iterator[list[tuple[int, int]]]:
+        """The plain path: prefix KV copied into every row, padded prefill, transformers attention."""
+        import torch
+
         device = self.model.device
         prefix = batch[0].prefix
         plen = len(prefix)
@@ -245,15 +334,10 @@ class InProcessBackend:
             room = smax + max(max(1, r.request.max_new_tokens) for r in batch)
             cache = batch_cache(self._prefix_kv(prefix), n, room)
         req = batch[0].request
-        gen = None
-        if req.temperature and req.temperature > 0:
-            gen = torch.Generator(device="cpu")
-            gen.manual_seed(req.seed if req.seed is not None else 0)
+        gen = self._sampler(req)
         alive = list(range(n))  # batch positions still decoding
         next_pos = pos[:, -1] + 1
-        texts_need_stop = [bool(r.request.stop) for r in batch]
         produced: dict[int, list[int]] = {k: [] for k in range(n)}
-        max_new = [max(1, r.request.max_new_tokens) for r in batch]
         ids, mask, pos = ids.to(device), mask.to(device), pos.to(device)
         with torch.inference_mode():
             out = self.model(
@@ -266,9 +350,7 @@ class InProcessBackend:
             )
             cache = output_cache(out)
             logits = out.logits[:, -1, :]
-            step = 0
             while alive:
-                step += 1
                 toks = self._pick(logits, req, gen)
                 emitted = []
                 keep = []
@@ -276,10 +358,9 @@ class InProcessBackend:
                     t = int(toks[j])
                     produced[k].append(t)
                     emitted.append((k, t))
-                    if t in self.stop_ids or texts_need_stop[k] and self._hit_stop(produced[k], batch[k].request.stop):
-                        self._finish_reasons[k] = "stop"
-                    elif len(produced[k]) >= max_new[k]:
-                        self._finish_reasons[k] = "length"
+                    why = self._finished(produced[k], batch[k])
+                    if why:
+                        finish[k] = why
                     else:
                         keep.append(j)
                 yield emitted
@@ -304,6 +385,104 @@ class InProcessBackend:
                 cache = output_cache(out)
                 logits = out.logits[:, -1, :]
                 next_pos = next_pos + 1
+
+    # ---- cascade path -----------------------------------------------------------------------------
+    def _cascade_ok(self, prefix: tuple[int, ...]) -> bool:
+        if not (self.cascade and prefix):
+            return False
+        ok = self._cascade_support.get(self._active_adapter)
+        if ok is None:
+            ok = _cascade.supports(self.model, self._prefix_kv(prefix))
+            self._cascade_support[self._active_adapter] = ok
+        return ok
+
+    def _decode_cascade(self, rows: list[_Row], finish: dict[int, str]) -> Iterator[list[tuple[int, int]]]:
+        """Decode ``rows`` in ``batch_size`` slots over one shared prefix KV (see ``_cascade``).
+
+        Rows enter in order; a finished row's slot is refilled with the next row (once at least
+        ``refill_min`` slots are free, so prefills stay batched). Without rows left, the store is
+        compacted once enough slots are idle, so idle rows stop costing matmul rows.
+        """
+        import torch
+
+        base = _cascade.base_causal_lm(self.model)
+        decoder, head = base.get_decoder(), base.get_output_embeddings()
+        device = self.model.device
+        kv = _cascade.CascadeKV(self._prefix_kv(rows[0].prefix), min(self.batch_size, len(rows)),
+                                max(len(r.suffix) + max(1, r.request.max_new_tokens) for r in rows))
+        req = rows[0].request
+        gen = self._sampler(req)
+        slot_row: list[int | None] = [None] * len(kv.fill)
+        produced: dict[int, list[int]] = {}
+        pending = list(range(len(rows)))[::-1]  # pop() takes the next row
+        next_tok = torch.full((len(slot_row),), self.pad_id, dtype=torch.long)
+        refill_min = max(1, len(slot_row) // 8)
+        budget = self.prefill_tokens or sum(len(r.suffix) for r in rows)
+
+        def forward(ids: Any, positions: Any) -> Any:
+            out = decoder(input_ids=ids.to(device), position_ids=positions, use_cache=True, punie_kv=kv,
+                          **cache_kwargs(decoder, kv))
+            return out.last_hidden_state
+
+        def take(slots: list[int], hidden: Any) -> list[tuple[int, int]]:
+            """Pick tokens for ``slots`` from their last hidden states; record finishes, free slots."""
+            toks = self._next_tokens(head, hidden, req, gen)
+            emitted = []
+            for slot, tok in zip(slots, toks.tolist(), strict=True):
+                k = slot_row[slot]
+                assert k is not None
+                produced[k].append(tok)
+                emitted.append((k, tok))
+                why = self._finished(produced[k], rows[k])
+                if why:
+                    finish[k] = why
+                    slot_row[slot] = None
+                else:
+                    next_tok[slot] = tok
+            return emitted
+
+        with torch.inference_mode(), _cascade.scoped(self.model):
+            while True:
+                free = [s for s, k in enumerate(slot_row) if k is None]
+                if pending and (len(free) >= refill_min or len(free) == len(slot_row)):
+                    hidden, admitted = [], []
+                    while free and pending:  # packed prefills of at most prefill_tokens tokens each
+                        chunk: list[int] = []
+                        tokens = 0
+                        while free and pending and (not chunk or tokens + len(rows[pending[-1]].suffix) <= budget):
+                            k = pending.pop()
+                            slot = free.pop(0)
+                            slot_row[slot], produced[k] = k, []
+                            chunk.append(slot)
+                            tokens += len(rows[k].suffix)
+                        suffixes = [rows[slot_row[s]].suffix for s in chunk]  # type: ignore[index]
+                        positions = kv.begin_prefill(chunk, [len(x) for x in suffixes])
+                        ids = torch.tensor([[t for x in suffixes for t in x]])
+                        last = torch.cumsum(torch.tensor([len(x) for x in suffixes]), 0) - 1
+                        hidden.append(forward(ids, positions)[0, last.to(device)])
+                        admitted += chunk
+                    yield take(admitted, torch.cat(hidden))
+                    continue
+                alive = [s for s, k in enumerate(slot_row) if k is not None]
+                if not alive:
+                    break
+                if not pending and len(alive) < len(slot_row) and len(slot_row) - len(alive) >= refill_min:
+                    kv.select(alive)
+                    slot_row = [slot_row[s] for s in alive]
+                    next_tok = next_tok[torch.tensor(alive)]
+                    alive = list(range(len(alive)))
+                positions = kv.begin_step(alive)
+                hidden = forward(next_tok.view(-1, 1), positions)[:, -1]
+                if len(alive) < len(slot_row):
+                    hidden = hidden[torch.tensor(alive, device=device)]
+                yield take(alive, hidden)
+
+    def _next_tokens(self, head: Any, hidden: Any, req: GenerationRequest, gen: Any) -> Any:
+        """Next token per row from final hidden states [rows, hidden]: greedy argmax or a sample."""
+        greedy = not req.temperature or req.temperature <= 0
+        if greedy and self.lm_head_chunk and _lmhead.plain_linear(head):
+            return _lmhead.chunked_argmax(hidden, head.weight, self.lm_head_chunk)
+        return self._pick(head(hidden), req, gen)
 
     def _hit_stop(self, tokens: list[int], stop: list[str] | None) -> bool:
         tail = self.tokenizer.decode(tokens[-32:], skip_special_tokens=True)

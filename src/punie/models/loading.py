@@ -10,6 +10,8 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -219,3 +221,31 @@ def attach_adapters(model: Any, adapters: dict[str, str | Path]) -> Any:
     assert peft_model is not None
     peft_model.set_adapter(next(iter(adapters)))
     return peft_model
+
+
+@contextmanager
+def merged_adapter(model: Any) -> Iterator[Any]:
+    """Fold the active LoRA adapter into the base weights inside this block; restore them exactly.
+
+    PEFT's ``unmerge_adapter`` subtracts the delta again, which leaves float rounding in the base
+    weights; the adapted base weights are saved before the merge and copied back after it, so a
+    model shared with other code (demo: base eval, then adapter eval) is bit-identical afterwards.
+    """
+    import torch
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    active = getattr(model, "active_adapter", None)
+    layers = [m for m in model.modules() if isinstance(m, BaseTunerLayer) and active in getattr(m, "lora_A", {})]
+    if not layers or any(layer.merged for layer in layers):  # nothing to merge, or merged by the caller
+        yield model
+        return
+    weights: list[Any] = [layer.get_base_layer().weight for layer in layers]
+    saved = [(w, w.detach().clone()) for w in weights]
+    model.merge_adapter()
+    try:
+        yield model
+    finally:
+        model.unmerge_adapter()
+        with torch.no_grad():
+            for weight, original in saved:
+                weight.copy_(original)

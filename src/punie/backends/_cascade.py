@@ -1,0 +1,248 @@
+"""Shared-prefix ("cascade") attention and the KV store it reads, for the in-process decode loop.
+
+Why: every eval/serve row of a batch starts with the same ~400-token tool block. Copying its KV into
+each row makes every decode step read it once per row (SDPA was ~30 % of a 40-row step on CPU).
+Here the prefix KV is kept once per layer and attended by all queries of the batch as one matmul;
+each row's own tokens (suffix + generated) live in a per-slot store, attended separately; the two
+softmax parts are merged exactly with their maxima and sums (log-sum-exp). Rows are slots with their
+own fill pointer, so a finished row's slot can take a new row (refill) without copying the others.
+
+Prefill is packed: the new rows' suffix tokens go through the model as one unpadded sequence (the
+linear layers see no padding); only the small suffix-to-suffix attention is done in a padded layout.
+
+The attention function is registered under its own name and used only while ``scoped`` has set it
+on the model's config, for the backend's own forward calls; nothing else sees it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+ATTN_NAME = "punie_cascade"
+# architectures whose attention goes through transformers' attention interface with plain causal
+# full attention and whose logits are a plain lm_head(hidden) (no softcap, no logit scaling)
+SUPPORTED_MODEL_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3"})
+_registered = False
+
+
+def _register() -> None:
+    global _registered
+    if _registered:
+        return
+    from transformers import AttentionInterface
+
+    AttentionInterface.register(ATTN_NAME, cascade_attention)
+    _registered = True
+
+
+def base_causal_lm(model: Any) -> Any:
+    """The transformers CausalLM under PEFT wrappers (LoRA layers stay injected in its modules)."""
+    base = model
+    while hasattr(base, "get_base_model") and base is not base.get_base_model():
+        base = base.get_base_model()
+    return base
+
+
+def supports(model: Any, prefix_cache: Any) -> bool:
+    """Whether ``model`` (and its prefix cache) can run the cascade path; others use the plain one."""
+    base = base_causal_lm(model)
+    config = getattr(base, "config", None)
+    if config is None or getattr(config, "model_type", None) not in SUPPORTED_MODEL_TYPES:
+        return False
+    if getattr(config, "use_sliding_window", False) or getattr(config, "sliding_window", None) and config.model_type == "mistral":
+        return False
+    layer_types = getattr(config, "layer_types", None) or []
+    if any(t != "full_attention" for t in layer_types):
+        return False
+    layers = getattr(prefix_cache, "layers", None)
+    if not layers or not all(type(layer).__name__ == "DynamicLayer" for layer in layers):
+        return False
+    return hasattr(base, "get_decoder") and hasattr(base, "get_output_embeddings")
+
+
+@contextmanager
+def scoped(model: Any) -> Iterator[None]:
+    """Use the cascade attention for forward calls of ``model`` made inside this block only."""
+    _register()
+    config = base_causal_lm(model).config
+    old = config._attn_implementation
+    config._attn_implementation = ATTN_NAME
+    try:
+        yield
+    finally:
+        config._attn_implementation = old
+
+
+def cascade_attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, scaling: float | None = None,
+                      dropout: float = 0.0, **kwargs: Any) -> tuple[Any, None]:
+    """AttentionInterface entry: the KV store passed as ``punie_kv`` does the work."""
+    store = kwargs.get("punie_kv")
+    if store is None:  # not one of our calls: behave as SDPA would
+        from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
+    scale = scaling if scaling is not None else query.shape[-1] ** -0.5
+    return store.attend(module.layer_idx, query, scale), None
+
+
+def _part(q: Any, k: Any, v: Any, scale: float, mask: Any = None) -> tuple[Any, Any, Any]:
+    """Unnormalised softmax attention of one key block: (exp-weighted values, row max, row sum)."""
+    import torch
+
+    s = torch.matmul(q, k.transpose(-1, -2)) * scale
+    if mask is not None:
+        s = s.masked_fill(mask, float("-inf"))
+    m = s.amax(dim=-1, keepdim=True)
+    e = torch.exp(s - m)
+    return torch.matmul(e, v), m, e.sum(dim=-1, keepdim=True)
+
+
+def _merge(a: tuple[Any, Any, Any], b: tuple[Any, Any, Any]) -> Any:
+    import torch
+
+    (oa, ma, la), (ob, mb, lb) = a, b
+    m = torch.maximum(ma, mb)
+    wa, wb = torch.exp(ma - m), torch.exp(mb - m)
+    return (oa * wa + ob * wb) / (la * wa + lb * wb)
+
+
+class CascadeKV:
+    """One shared prefix KV per layer + ``slots`` rows of own KV, each filled up to ``fill[slot]``.
+
+    Passed to the model both as its cache (``update`` stores the new K/V) and as ``punie_kv`` (the
+    attention reads it back). ``begin_prefill`` / ``begin_step`` say what the next forward holds.
+    """
+
+    is_compileable = False
+
+    def __init__(self, prefix_cache: Any, slots: int, capacity: int) -> None:
+        import torch
+
+        self.prefix = [(layer.keys[0], layer.values[0]) for layer in prefix_cache.layers]  # [kvh, P, d]
+        self.plen = self.prefix[0][0].shape[1]
+        kvh, _, d = self.prefix[0][0].shape
+        like = self.prefix[0][0]
+        # zeros, not empty: masked keys get weight exactly 0, but 0 * NaN from uninitialised memory is NaN
+        self.keys = [like.new_zeros((slots, kvh, capacity, d)) for _ in self.prefix]
+        self.values = [like.new_zeros((slots, kvh, capacity, d)) for _ in self.prefix]
+        self.fill = torch.zeros(slots, dtype=torch.long)
+        self.capacity = capacity
+        self._mode = ""
+        self._plan: dict[str, Any] = {}
+
+    # ---- what the next forward holds --------------------------------------------------------------
+    def begin_prefill(self, slots: list[int], lengths: list[int]) -> Any:
+        """Next forward: the new rows' tokens packed in one sequence; returns its position ids."""
+        import torch
+
+        device = self.keys[0].device
+        slot_t = torch.tensor(slots, dtype=torch.long)
+        lens = torch.tensor(lengths, dtype=torch.long)
+        n, smax, total = len(slots), int(lens.max()), int(lens.sum())
+        row_of_tok = torch.repeat_interleave(torch.arange(n), lens)
+        starts = torch.cumsum(lens, 0) - lens
+        j_of_tok = torch.arange(total) - starts[row_of_tok]
+        j = torch.arange(smax)
+        self._mode = "prefill"
+        self._plan = {
+            "slots": slot_t.to(device),
+            "tok_slot": slot_t[row_of_tok].to(device),
+            "tok_j": j_of_tok.to(device),
+            "tok_pad": (row_of_tok * smax + j_of_tok).to(device),  # token → flat padded index
+            # padded (row, j) → token (clamped; pad positions read any token and are masked/ignored)
+            "pad_tok": (starts[:, None] + j[None, :]).clamp(max=total - 1).reshape(-1).to(device),
+            # key j' visible to query j of row r: j' <= j and j' < len(r)
+            "mask": ((j[None, :] > j[:, None])[None] | (j[None, None, :] >= lens[:, None, None])).to(device),
+            "n": n,
+            "smax": smax,
+        }
+        self.fill[slot_t] = lens
+        return (self.plen + j_of_tok).view(1, -1).to(device)
+
+    def begin_step(self, live: list[int]) -> Any:
+        """Next forward: one token per slot, written at each slot's fill pointer; returns position ids.
+
+        Only ``live`` slots advance; an idle slot rewrites its next free position (its output is
+        ignored), so it never runs past the capacity sized for the rows it held.
+        """
+        import torch
+
+        device = self.keys[0].device
+        width = int(self.fill.max()) + 1
+        self._mode = "step"
+        self._plan = {
+            "write": self.fill.to(device),
+            "rows": torch.arange(len(self.fill), device=device),
+            "width": width,
+            "mask": (torch.arange(width)[None, :] > self.fill[:, None]).to(device)[:, None, None, :],
+        }
+        positions = (self.plen + self.fill).view(-1, 1).to(device)
+        step = torch.zeros_like(self.fill)
+        step[live] = 1
+        self.fill = self.fill + step
+        return positions
+
+    def select(self, keep: list[int]) -> None:
+        """Keep only these slots (in this order), dropping the others' KV."""
+        import torch
+
+        idx = torch.tensor(keep, dtype=torch.long)
+        width = int(self.fill[idx].max()) if keep else 0
+        dev_idx = idx.to(self.keys[0].device)
+        for store in (self.keys, self.values):
+            for i, buf in enumerate(store):
+                new = buf.new_zeros((len(keep), *buf.shape[1:]))
+                new[:, :, :width] = buf[dev_idx, :, :width]
+                store[i] = new
+        self.fill = self.fill[idx]
+
+    # ---- cache protocol used by the model -----------------------------------------------------
+    def update(self, key_states: Any, value_states: Any, layer_idx: int, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+        p = self._plan
+        kb, vb = self.keys[layer_idx], self.values[layer_idx]
+        if self._mode == "prefill":  # [1, kvh, T, d] → slot rows at positions 0..len-1
+            kb[p["tok_slot"], :, p["tok_j"]] = key_states[0].transpose(0, 1)
+            vb[p["tok_slot"], :, p["tok_j"]] = value_states[0].transpose(0, 1)
+        else:  # [slots, kvh, 1, d] → each slot at its own fill pointer
+            kb[p["rows"], :, p["write"]] = key_states[:, :, 0]
+            vb[p["rows"], :, p["write"]] = value_states[:, :, 0]
+        return key_states, value_states
+
+    def get_seq_length(self, layer_idx: int = 0) -> int:
+        return self.plen + int(self.fill.max()) if len(self.fill) else self.plen
+
+    # ---- attention ------------------------------------------------------------------------------
+    def attend(self, layer: int, q: Any, scale: float) -> Any:
+        """Attention output [batch, q_len, heads, head_dim] for ``q`` [batch, heads, q_len, head_dim]."""
+        pk, pv = self.prefix[layer]
+        kvh, _, d = pk.shape
+        b, h, s, _ = q.shape
+        g = h // kvh
+        p = self._plan
+        if self._mode == "step":  # q [slots, h, 1, d]
+            qs = q.reshape(b, kvh, g, d)
+            qp = qs.permute(1, 0, 2, 3).reshape(kvh, b * g, d)
+            op, mp, lp = _part(qp, pk, pv, scale)
+            pre = tuple(x.view(kvh, b, g, x.shape[-1]).permute(1, 0, 2, 3) for x in (op, mp, lp))
+            w = p["width"]
+            own = _part(qs, self.keys[layer][:, :, :w], self.values[layer][:, :, :w], scale, p["mask"])
+            out = _merge(pre, own)  # [slots, kvh, g, d]
+            return out.reshape(b, 1, h, d)
+        # packed prefill: q [1, h, T, d]
+        t = s
+        qt = q[0].reshape(kvh, g * t, d)
+        pre = _part(qt, pk, pv, scale)
+        n, smax = p["n"], p["smax"]
+        qpad = q[0][:, p["pad_tok"]].view(kvh, g, n, smax, d).permute(2, 0, 1, 3, 4)  # [n, kvh, g, smax, d]
+        kb = self.keys[layer][p["slots"], :, :smax].unsqueeze(2)  # [n, kvh, 1, smax, d]
+        vb = self.values[layer][p["slots"], :, :smax].unsqueeze(2)
+        own_pad = _part(qpad, kb, vb, scale, p["mask"][:, None, None])
+        # back to token order: [n, kvh, g, smax, x] → [kvh, g * T, x]
+        own = tuple(
+            x.permute(1, 2, 0, 3, 4).reshape(kvh, g, n * smax, x.shape[-1])[:, :, p["tok_pad"]].reshape(kvh, g * t, x.shape[-1])
+            for x in own_pad
+        )
+        out = _merge(pre, own)  # [kvh, g*T, d]
+        return out.view(h, t, d).transpose(0, 1).unsqueeze(0)

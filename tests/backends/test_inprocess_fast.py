@@ -1,0 +1,178 @@
+"""The in-process backend's speed options change nothing but speed: shared-prefix attention, packed
+prefill, slot refill, token-budget batches, chunked lm_head argmax, merged LoRA adapters."""
+
+from __future__ import annotations
+
+import pytest
+
+from punie.backends.base import GenerationRequest
+from punie.backends.inprocess import InProcessBackend, plan_batches
+
+PLAIN = {"cascade": False, "refill": False, "prefill_tokens": None, "lm_head_chunk": 0}
+TEXTS = ["Show me README.md", "Hi", "Run the tests with pytest please", "What is a decorator?", "Open a.py",
+         "x" * 40, "please " * 60, "y" * 300]
+
+
+def _reqs(n: int, **kw) -> list[GenerationRequest]:  # type: ignore[no-untyped-def]
+    """Mixed suffix lengths and budgets, so rows finish at different steps and slots get refilled."""
+    return [GenerationRequest([{"role": "user", "content": TEXTS[(3 * i) % len(TEXTS)]}], max_new_tokens=3 + (7 * i) % 17, **kw)
+            for i in range(n)]
+
+
+def _same(a, b) -> None:  # type: ignore[no-untyped-def]
+    assert [(g.text, g.finish_reason, g.completion_tokens) for g in a] == [(g.text, g.finish_reason, g.completion_tokens) for g in b]
+
+
+@pytest.mark.parametrize("opts", [
+    {},  # defaults: cascade + refill
+    {"refill": False},
+    {"prefill_tokens": 40},  # several packed prefills per admission
+    {"batch_size": 1},
+    {"lm_head_chunk": 1000},
+    {"cascade": False},  # plain path with token-budget batches
+])
+def test_fast_paths_give_the_plain_path_outputs(tiny, opts) -> None:  # type: ignore[no-untyped-def]
+    model, tok = tiny
+    reqs = _reqs(13)
+    plain = InProcessBackend(model, tok, batch_size=4, **PLAIN).generate(reqs)
+    fast = InProcessBackend(model, tok, **{"batch_size": 4, **opts}).generate(reqs)
+    _same(fast, plain)
+
+
+def test_cascade_path_is_used_and_leaves_the_model_as_it_was(tiny) -> None:  # type: ignore[no-untyped-def]
+    model, tok = tiny
+    backend = InProcessBackend(model, tok, batch_size=3)
+    before = model.config._attn_implementation
+    rows = backend._rows(_reqs(1))
+    assert backend._cascade_ok(rows[0].prefix)
+    seen = []
+    original = backend._decode_cascade
+
+    def spy(*a, **k):  # type: ignore[no-untyped-def]
+        seen.append(1)
+        return original(*a, **k)
+
+    backend._decode_cascade = spy  # type: ignore[method-assign]
+    backend.generate(_reqs(4))
+    assert seen and model.config._attn_implementation == before
+
+
+def test_mixed_tools_and_sampling_groups_keep_order(tiny) -> None:  # type: ignore[no-untyped-def]
+    model, tok = tiny
+    reqs = _reqs(6)
+    reqs[1] = GenerationRequest(reqs[1].messages, tools=[], max_new_tokens=5)  # another prefix
+    reqs[4] = GenerationRequest(reqs[4].messages, max_new_tokens=6, temperature=0.8, seed=3)
+    seen: list[int] = []
+    fast = InProcessBackend(model, tok, batch_size=2).generate(reqs, progress=seen.append)
+    assert sum(seen) == len(reqs)
+    singles = [InProcessBackend(model, tok, **PLAIN).generate([r])[0] for r in reqs]
+    _same([g for i, g in enumerate(fast) if i != 4], [g for i, g in enumerate(singles) if i != 4])
+
+
+def test_sampling_matches_the_plain_path(tiny) -> None:  # type: ignore[no-untyped-def]
+    model, tok = tiny
+    reqs = _reqs(5, temperature=1.0, top_p=0.9, seed=7)
+    fast = InProcessBackend(model, tok, batch_size=5).generate(reqs)
+    _same(fast, InProcessBackend(model, tok, batch_size=5, **PLAIN).generate(reqs))
+
+
+def test_cascade_logits_match_a_plain_forward(tiny) -> None:  # type: ignore[no-untyped-def]
+    """Float check under the greedy-identity tests: same last-position logits as one full forward."""
+    import torch
+
+    from punie.backends import _cascade
+
+    model, tok = tiny
+    backend = InProcessBackend(model, tok)
+    rows = backend._rows(_reqs(4))
+    kv = _cascade.CascadeKV(backend._prefix_kv(rows[0].prefix), 4, 400)
+    decoder = model.get_decoder()
+    with torch.inference_mode(), _cascade.scoped(model):
+        pos = kv.begin_prefill([2, 0, 3, 1], [len(r.suffix) for r in rows])
+        ids = torch.tensor([[t for r in rows for t in r.suffix]])
+        hidden = decoder(input_ids=ids, position_ids=pos, cache=kv, punie_kv=kv).last_hidden_state[0]
+        last = torch.cumsum(torch.tensor([len(r.suffix) for r in rows]), 0) - 1
+        got = model.lm_head(hidden[last])
+        for i, r in enumerate(rows):
+            full = model(input_ids=torch.tensor([list(r.prefix) + r.suffix])).logits[0, -1]
+            torch.testing.assert_close(got[i], full, atol=1e-4, rtol=1e-4)
+
+
+def test_chunked_argmax_is_exact() -> None:
+    import torch
+
+    from punie.backends._lmhead import chunked_argmax
+
+    torch.manual_seed(0)
+    weight = torch.randn(1000, 16)
+    weight[700] = weight[300]  # a tie across chunks: the first (lower id) must win, as argmax does
+    hidden = torch.randn(37, 16)
+    hidden[0] = weight[300] * 10
+    want = (hidden @ weight.T).argmax(-1)
+    for chunk in (1, 7, 128, 300, 1000, 4096):
+        assert torch.equal(chunked_argmax(hidden, weight, chunk), want)
+    assert int(want[0]) == 300
+
+
+@pytest.mark.parametrize("max_tokens", [None, 1, 30, 100])
+def test_plan_batches_covers_rows_once_in_order(max_tokens) -> None:  # type: ignore[no-untyped-def]
+    lengths = sorted([3, 5, 5, 8, 10, 12, 20, 25, 40, 41, 90])
+    batches = plan_batches(lengths, 4, max_tokens)
+    assert [i for b in batches for i in b] == list(range(len(lengths)))
+    for b in batches:
+        assert len(b) <= 4
+        if max_tokens is not None and len(b) > 1:
+            assert len(b) * max(lengths[i] for i in b) <= max_tokens
+    if max_tokens is None:
+        assert [len(b) for b in batches] == [4, 4, 3]
+
+
+def test_plan_batches_by_tokens_gives_long_rows_fewer_rows() -> None:
+    batches = plan_batches([10] * 8 + [100] * 4, 8, 400)
+    assert [len(b) for b in batches] == [8, 4]
+    assert [len(b) for b in plan_batches([10] * 8 + [100] * 4, 8, 300)] == [8, 3, 1]
+
+
+@pytest.fixture
+def tiny_lora(tiny):  # type: ignore[no-untyped-def]
+    """The tiny model with a random (non-zero) LoRA adapter; unloaded again afterwards."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    model, tok = tiny
+    torch.manual_seed(5)
+    cfg = LoraConfig(r=4, lora_alpha=16, target_modules=["q_proj", "v_proj", "gate_proj", "down_proj"], init_lora_weights=False)
+    peft_model = get_peft_model(model, cfg)
+    peft_model.eval()
+    yield peft_model, tok
+    peft_model.unload()
+
+
+def test_merged_adapter_gives_the_same_greedy_outputs_and_restores_weights(tiny_lora) -> None:  # type: ignore[no-untyped-def]
+    import torch
+
+    model, tok = tiny_lora
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    reqs = _reqs(6)
+    unmerged = InProcessBackend(model, tok, batch_size=3).generate(reqs)
+    merged_backend = InProcessBackend(model, tok, batch_size=3, merge_adapter=True)
+    merged = merged_backend.generate(reqs)
+    _same(merged, unmerged)
+    with InProcessBackend(model, tok).use_adapter(None):  # the adapter changes outputs: a real test
+        assert [g.text for g in InProcessBackend(model, tok, batch_size=3).generate(reqs)] != [g.text for g in unmerged]
+    with merged_backend.merged():
+        assert all(m.merged for m in model.modules() if hasattr(m, "merged_adapters"))
+        _same(merged_backend.generate(reqs), unmerged)
+        with pytest.raises(RuntimeError), merged_backend.use_adapter(None):
+            pass
+    after = model.state_dict()
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert not any(m.merged for m in model.modules() if hasattr(m, "merged_adapters"))
+
+
+def test_merged_is_a_no_op_without_adapter(tiny) -> None:  # type: ignore[no-untyped-def]
+    model, tok = tiny
+    backend = InProcessBackend(model, tok, merge_adapter=True)
+    with backend.merged():
+        _same(backend.generate(_reqs(2)), InProcessBackend(model, tok).generate(_reqs(2)))
