@@ -99,3 +99,14 @@ def test_real_model_prefix_cache_identical() -> None:
     reqs = _reqs(6, max_new=24)
     plain = InProcessBackend(backend.model, backend.tokenizer, prefix_cache=False, batch_size=6)
     assert [g.text for g in backend.generate(reqs)] == [g.text for g in plain.generate(reqs)]
+
+
+def test_matches_transformers_generate_with_varied_replies(lively) -> None:  # type: ignore[no-untyped-def]
+    """As above on a model whose replies differ per prompt and stop at different steps."""
+    model, tok = lively
+    backend = InProcessBackend(model, tok, batch_size=4)
+    reqs = _reqs(6, max_new=10)
+    gens = backend.generate(reqs)
+    refs = [_naive(model, tok, backend.builder, req) for req in reqs]
+    assert [g.text for g in gens] == [tok.decode(ref, skip_special_tokens=True) for ref in refs]
+    assert len({g.text for g in gens}) == len(reqs) and {g.finish_reason for g in gens} == {"stop", "length"}
