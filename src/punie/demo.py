@@ -201,7 +201,9 @@ def demo_cmd(
     adapter_dir = result.best_dir or result.last_dir
     peft_model = attach_adapters(base_model, {"default": adapter_dir})
     peft_model.eval()
-    backend = InProcessBackend(peft_model, tok, batch_size=batch_size, model_name=model, adapter=str(adapter_dir))
+    # merged: the LoRA delta folded into the weights for the eval (no extra matmuls per block), restored after
+    backend = InProcessBackend(peft_model, tok, batch_size=batch_size, model_name=model, adapter=str(adapter_dir),
+                               merge_adapter=True)
     cand_report = run_eval(backend, suites, model_name=model, adapter=str(adapter_dir), limit=limit)
     cand_report["verdict"] = verdict(base_report, cand_report).to_dict()
     metrics_path = Path(result.output_dir) / "metrics.jsonl"

@@ -132,7 +132,7 @@ def test_call_only_share_cuts_tool_conversations_after_the_first_call(tmp_path: 
     from punie.data import validate_dataset, write_dataset
     from punie.data.generator import call_only
 
-    whole = generate_dataset(seed=3, size=400)
+    whole = generate_dataset(seed=3, size=400, call_only_share=0.0)
     cut = generate_dataset(seed=3, size=400, call_only_share=0.5)
     ends_at_call = [c for c in cut.train if c["messages"][-1]["role"] == "assistant" and c["messages"][-1].get("tool_calls")]
     tool_convs = [c for c in cut.train if has_call(c)]

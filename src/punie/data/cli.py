@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from punie.data.generator import DEFAULT_CALL_ONLY_SHARE
 from punie.errors import ConfigError, DatasetError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -49,7 +50,7 @@ def generate_cmd(
         float,
         typer.Option("--call-only-share", min=0.0, max=1.0,
                      help="Share of train tool conversations cut right after their first call (shorter, cheaper to train)."),
-    ] = 0.0,
+    ] = DEFAULT_CALL_ONLY_SHARE,
 ) -> None:
     """Generate a tool-calling dataset for the 7 tools (valid/test use held-out phrasings and values)."""
     from punie.data.generator import generate_dataset, write_suite

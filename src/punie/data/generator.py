@@ -30,6 +30,9 @@ WEIGHTS: dict[str, float] = {
     "qa": 20, "greet": 8, "thanks": 5,
 }
 NO_CALL_KINDS = ("qa", "greet", "thanks")
+# Half of the train tool conversations end at their first call (docs/tuning.md: same held-out tool-call
+# accuracy and better no-call accuracy than whole conversations, for ~20 % fewer tokens per example).
+DEFAULT_CALL_ONLY_SHARE = 0.5
 
 
 class _Gen:
@@ -485,7 +488,7 @@ def generate_dataset(
     *,
     heldout_size: int | None = None,
     weights: dict[str, float] | None = None,
-    call_only_share: float = 0.0,
+    call_only_share: float = DEFAULT_CALL_ONLY_SHARE,
 ) -> TrainingDataset:
     """``size`` train conversations; valid and test (each ``heldout_size``, default size/10, at least 50)
     from the held-out templates and values. ``call_only_share`` applies to train only (valid/test keep

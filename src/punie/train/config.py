@@ -28,7 +28,7 @@ class TrainConfig:
     data: str = _f("", "Dataset folder (train.jsonl, valid.jsonl[, test.jsonl]).", flag=False)
     output: str = _f("adapters/punie", "Run folder; the adapter goes to OUT/best (and OUT/last).", short="-o")
     iters: int = _f(50, "Optimizer steps.")
-    learning_rate: float = _f(1e-3, "Peak learning rate (AdamW; linear warmup, then cosine decay).")
+    learning_rate: float = _f(2e-3, "Peak learning rate (AdamW; linear warmup, then cosine decay).")
     lora_rank: int = _f(16, "LoRA rank r.")
     lora_alpha: float = _f(32.0, "LoRA alpha (scale = alpha / rank).")
     lora_dropout: float = _f(0.0, "Dropout on the LoRA input.")

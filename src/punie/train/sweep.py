@@ -91,7 +91,7 @@ def score_on_suite(adapter_dir: Path, model: str, suite: str, sample: float = 1.
     chosen = load_suite(suite).sample(sample)
     peft_model, tok = load_model(model, adapter=str(adapter_dir))
     peft_model.eval()
-    backend = InProcessBackend(peft_model, tok, batch_size=48, model_name=model, adapter=str(adapter_dir))
+    backend = InProcessBackend(peft_model, tok, batch_size=48, model_name=model, adapter=str(adapter_dir), merge_adapter=True)
     report = run_eval(backend, [chosen], model_name=model, adapter=str(adapter_dir), progress=progress)
     cats = report["categories"]
     scores = {
