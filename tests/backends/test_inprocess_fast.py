@@ -179,3 +179,34 @@ def test_merged_is_a_no_op_without_adapter(lively) -> None:  # type: ignore[no-u
     backend = InProcessBackend(model, tok, merge_adapter=True)
     with backend.merged():
         _same(backend.generate(_reqs(2)), InProcessBackend(model, tok).generate(_reqs(2)))
+
+
+def test_eval_cli_merges_a_single_adapter_once(tiny_model_dir, tmp_path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    """``punie eval --adapter A`` runs with A merged, once for the whole run, and reports as before."""
+    import json
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    import punie.models.loading as loading
+    from punie.cli import main
+    from punie.models.testing import tiny_model
+
+    model, _ = tiny_model(seed=0)
+    torch.manual_seed(3)
+    get_peft_model(model, LoraConfig(r=4, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+                   ).save_pretrained(str(tmp_path / "adapter"))
+    calls: list[int] = []
+    real = loading.merged_adapter
+
+    def counting(m):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return real(m)
+
+    monkeypatch.setattr(loading, "merged_adapter", counting)
+    rc = main(["eval", "--model", tiny_model_dir, "--adapter", str(tmp_path / "adapter"), "--limit", "3", "--json",
+               "--no-progress", "--max-new-tokens", "4", "-o", str(tmp_path / "r" / "report.html")])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert json.loads(captured.out)["overall"]["n"] == 3
+    assert calls == [1]

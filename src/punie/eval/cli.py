@@ -98,7 +98,9 @@ def eval_cmd(
         backend = make_backend(model, base_url=base_url)
         model_name = model or base_url
     else:
-        backend = make_backend(model, adapter=adapter, **({"batch_size": batch_size} if batch_size else {}))
+        # one adapter: fold it into the base weights for the run (unmerged LoRA adds matmuls per step)
+        backend = make_backend(model, adapter=adapter, merge_adapter=bool(adapter),
+                               **({"batch_size": batch_size} if batch_size else {}))
         from punie.models import DEFAULT_MODEL
 
         model_name = model or DEFAULT_MODEL

@@ -161,7 +161,9 @@ def run_eval(
     t0 = time.perf_counter()
     records: list[dict[str, Any]] = []
     timings: dict[str, float] = {}
-    with _progress_bar(total, progress) as progress_for:
+    # a backend asked to merge its adapter does it once for the whole run, not once per generate call
+    merged = backend.merged() if getattr(backend, "merge_adapter", False) else contextlib.nullcontext()
+    with _progress_bar(total, progress) as progress_for, merged:
         for suite, cases in selected:
             t = time.perf_counter()
             records.extend(run_suite(suite, backend, cases, progress_for, max_new_tokens))
