@@ -210,3 +210,14 @@ def test_eval_cli_merges_a_single_adapter_once(tiny_model_dir, tmp_path, monkeyp
     assert rc == 0, captured.err
     assert json.loads(captured.out)["overall"]["n"] == 3
     assert calls == [1]
+
+
+def test_cascade_without_the_cpu_flash_kernel(lively, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The plain-matmul attention used where torch has no fused CPU kernel gives the same outputs."""
+    from punie.backends import _cascade
+
+    model, tok = lively
+    reqs = _reqs(9)
+    plain = InProcessBackend(model, tok, batch_size=3, **PLAIN).generate(reqs)
+    monkeypatch.setattr(_cascade, "_flash_op", lambda: None)
+    _same(InProcessBackend(model, tok, batch_size=3).generate(reqs), plain)

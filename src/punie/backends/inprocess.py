@@ -1,10 +1,12 @@
 """In-process generation with transformers: batched, with the shared prompt prefix computed once.
 
 Why hand-written instead of ``model.generate``: every eval/serve prompt starts with the same
-~400-token system turn (the tool schemas). We prefill it once per (tools, adapter), copy its KV
-cache into each batch, pad *between* prefix and suffix (mask zeros), and run our own decode loop
-that drops finished rows from the batch instead of decoding padding until the longest row ends.
-Greedy outputs are identical to decoding without the cache (tested).
+~400-token system turn (the tool schemas). We prefill it once per (tools, adapter) and run our own
+decode loop that drops finished rows instead of decoding padding until the longest row ends.
+On CPU the rows then attend that prefix through one shared KV copy (``_cascade``: packed
+prefills, slots refilled as rows finish); elsewhere the plain path copies the prefix KV into each
+row and pads *between* prefix and suffix (mask zeros). Greedy outputs are identical to decoding
+without the cache and to ``model.generate`` (tested).
 """
 
 from __future__ import annotations
@@ -76,6 +78,21 @@ class _Row:
 
 
 class InProcessBackend:
+    """Batched greedy/sampled generation with a transformers model in this process.
+
+    Speed options (outputs stay the same; each is tested against the plain path):
+
+    - ``cascade``: shared-prefix attention, packed prefills and slots (``_cascade``). None: on
+      where it is measured and tested (CPU), True: also on other devices, False: off.
+    - ``refill``: greedy rows stream through ``batch_size`` slots; a finished row's slot takes
+      the next row, so batches do not shrink to a tail of a few rows (cascade path only).
+    - ``prefill_tokens``: most suffix tokens in one prefill forward (cascade: packed tokens; plain
+      path: padded rows × longest suffix, so long suffixes get fewer rows); None: no limit.
+    - ``lm_head_chunk``: greedy argmax over vocab slices of this many rows (0: one product).
+    - ``merge_adapter``: fold the active LoRA adapter into the weights for each call, or use
+      ``with backend.merged():`` around many calls (``run_eval`` does).
+    """
+
     name = "inprocess"
 
     def __init__(
@@ -89,7 +106,7 @@ class InProcessBackend:
         max_cached_prefixes: int = 8,
         model_name: str | None = None,
         adapter: str | None = None,
-        cascade: bool = True,
+        cascade: bool | None = None,
         refill: bool = True,
         prefill_tokens: int | None = 2048,
         lm_head_chunk: int = 0,
@@ -388,8 +405,10 @@ class InProcessBackend:
 
     # ---- cascade path -----------------------------------------------------------------------------
     def _cascade_ok(self, prefix: tuple[int, ...]) -> bool:
-        if not (self.cascade and prefix):
+        if not prefix or self.cascade is False:
             return False
+        if self.cascade is None and getattr(self.model.device, "type", "cpu") != "cpu":
+            return False  # not measured or tested on accelerators yet: the plain path there
         ok = self._cascade_support.get(self._active_adapter)
         if ok is None:
             ok = _cascade.supports(self.model, self._prefix_kv(prefix))

@@ -99,8 +99,10 @@ def eval_cmd(
         model_name = model or base_url
     else:
         # one adapter: fold it into the base weights for the run (unmerged LoRA adds matmuls per step)
-        backend = make_backend(model, adapter=adapter, merge_adapter=bool(adapter),
-                               **({"batch_size": batch_size} if batch_size else {}))
+        options: dict[str, Any] = {"merge_adapter": bool(adapter)}
+        if batch_size:
+            options["batch_size"] = batch_size
+        backend = make_backend(model, adapter=adapter, **options)
         from punie.models import DEFAULT_MODEL
 
         model_name = model or DEFAULT_MODEL
