@@ -87,7 +87,7 @@ class InProcessBackend:
     - ``refill``: greedy rows stream through ``batch_size`` slots; a finished row's slot takes
       the next row, so batches do not shrink to a tail of a few rows (cascade path only).
     - ``prefill_tokens``: most suffix tokens in one prefill forward (cascade: packed tokens; plain
-      path: padded rows × longest suffix, so long suffixes get fewer rows); None: no limit.
+      path on CPU: padded rows × longest suffix, so long suffixes get fewer rows); None: no limit.
     - ``lm_head_chunk``: greedy argmax over vocab slices of this many rows (0: one product).
     - ``merge_adapter``: fold the active LoRA adapter into the weights for each call, or use
       ``with backend.merged():`` around many calls (``run_eval`` does).
@@ -101,7 +101,7 @@ class InProcessBackend:
         tokenizer: Any,
         *,
         builder: PromptBuilder | None = None,
-        batch_size: int = 16,
+        batch_size: int = 48,
         prefix_cache: bool = True,
         max_cached_prefixes: int = 8,
         model_name: str | None = None,
@@ -248,8 +248,8 @@ class InProcessBackend:
                     # one stream: finished rows' slots take the next rows (sampling keeps fixed batches
                     # so its seeded draws do not depend on how rows finish)
                     batches = [group]
-                else:  # the cascade path packs its prefills itself; the plain one pads them
-                    budget = None if self._cascade_ok(group[0].prefix) else self.prefill_tokens
+                else:
+                    budget = self._padded_budget(group[0].prefix)
                     batches = [[group[i] for i in b] for b in plan_batches([len(r.suffix) for r in group], self.batch_size, budget)]
                 for batch in batches:
                     for row, gen in self._run_batch(batch, progress):
@@ -402,6 +402,13 @@ class InProcessBackend:
                 cache = output_cache(out)
                 logits = out.logits[:, -1, :]
                 next_pos = next_pos + 1
+
+    def _padded_budget(self, prefix: tuple[int, ...]) -> int | None:
+        """Token budget for the plain path's padded batches: CPU only, where padding costs time
+        in proportion (the cascade path packs its prefills itself; a GPU wants full batches)."""
+        if self._cascade_ok(prefix) or getattr(self.model.device, "type", "cpu") != "cpu":
+            return None
+        return self.prefill_tokens
 
     # ---- cascade path -----------------------------------------------------------------------------
     def _cascade_ok(self, prefix: tuple[int, ...]) -> bool:
