@@ -2,10 +2,11 @@
 
 Why: every eval/serve row of a batch starts with the same ~400-token tool block. Copying its KV into
 each row makes every decode step read it once per row (SDPA was ~30 % of a 40-row step on CPU).
-Here the prefix KV is kept once per layer and attended by all queries of the batch as one matmul;
-each row's own tokens (suffix + generated) live in a per-slot store, attended separately; the two
-softmax parts are merged exactly with their maxima and sums (log-sum-exp). Rows are slots with their
-own fill pointer, so a finished row's slot can take a new row (refill) without copying the others.
+Here the prefix KV is kept once per layer and attended by all queries of the batch in one
+attention call (one KV head = one long query block); each row's own tokens (suffix + generated)
+live in a per-slot store, attended separately; the two softmax parts are merged exactly through
+their log-sum-exps. Rows are slots with their own fill pointer, so a finished row's slot can take
+a new row (refill) without copying the others.
 
 Prefill is packed: the new rows' suffix tokens go through the model as one unpadded sequence (the
 linear layers see no padding); only the small suffix-to-suffix attention is done in a padded layout.
