@@ -7,7 +7,11 @@ what the cache removes) and of a full reply of up to --max-tokens, their ratios 
 of uncached), then throughput of 8 concurrent clients vs 1 client on the cached server (concurrent
 requests are batched into one generate call).
 
-    .venv/bin/python bench/serve.py [--model smollm2-135m] [--repeats 5] [--max-tokens 48] [--per-client 2]
+A lone request on the cached server also gets prompt-lookup speculative decoding (the backend's
+default ``lookup``; it needs the shared-prefix path, so the uncached server never uses it): pass
+--lookup 0 to compare prompt processing alone. bench/lookup.py measures lookup by itself.
+
+    .venv/bin/python bench/serve.py [--model smollm2-135m] [--repeats 5] [--max-tokens 48] [--per-client 2] [--lookup N]
 """
 
 from __future__ import annotations
@@ -69,10 +73,12 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=48)
     ap.add_argument("--per-client", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--lookup", type=int, default=None, help="cached server's draft length (default: the backend's)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     model, tok = load_model(args.model)
-    cached = InProcessBackend(model, tok, batch_size=8, prefix_cache=True)
+    extra = {} if args.lookup is None else {"lookup": args.lookup}
+    cached = InProcessBackend(model, tok, batch_size=8, prefix_cache=True, **extra)
     plain = InProcessBackend(model, tok, batch_size=8, prefix_cache=False)
     prefix = cached.builder.encode_prompt([{"role": "user", "content": ASKS[0]}], TOOLS).prefix_len
     with (
@@ -98,7 +104,7 @@ def main() -> None:
         mft = {k: statistics.median(v) for k, v in first.items()}
         print(
             f"model: {args.model or 'smollm2-135m'}, tool prefix: {prefix} tokens, max_tokens: {args.max_tokens}, "
-            f"torch threads: {args.threads}, repeats: {args.repeats}"
+            f"torch threads: {args.threads}, repeats: {args.repeats}, cached server lookup: {cached.lookup}"
         )
         print(
             f"1-token reply (prompt processing), median: cached {mft['cached']:.3f} s | "

@@ -1,7 +1,11 @@
 """The in-process backend's speed options change nothing but speed: shared-prefix attention, packed
-prefill, slot refill, token-budget batches, chunked lm_head argmax, merged LoRA adapters."""
+prefill, slot refill, token-budget batches, chunked lm_head argmax, merged LoRA adapters, prompt-lookup
+speculative decoding."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -221,3 +225,190 @@ def test_cascade_without_the_cpu_flash_kernel(lively, monkeypatch) -> None:  # t
     plain = InProcessBackend(model, tok, batch_size=3, **PLAIN).generate(reqs)
     monkeypatch.setattr(_cascade, "_flash_op", lambda: None)
     _same(InProcessBackend(model, tok, batch_size=3).generate(reqs), plain)
+    backend = InProcessBackend(model, tok)  # one row at a time: lookup's extend mode
+    _oracle(monkeypatch, backend, reqs)
+    _same(_alone(backend, reqs), plain)
+
+
+# ---- prompt-lookup speculative decoding ---------------------------------------------------------
+LOOKUP_OFF = {"lookup": 0, "batch_size": 1}
+
+
+def _alone(backend, reqs):  # type: ignore[no-untyped-def]
+    """Each request in its own generate call: one row, the case lookup serves."""
+    return [backend.generate([r])[0] for r in reqs]
+
+
+@contextmanager
+def _count_forwards(model) -> Iterator[list[int]]:  # type: ignore[no-untyped-def]
+    calls: list[int] = []
+    handle = model.get_decoder().register_forward_pre_hook(lambda *_: calls.append(1))
+    try:
+        yield calls
+    finally:
+        handle.remove()
+
+
+class _Oracle:
+    """Drafts the true greedy continuation (taken from the plain path), with every third draft
+    wrong from its second token on, so steps accept all, part and none of a draft."""
+
+    replies: dict[tuple[int, ...], list[int]] = {}
+
+    def __init__(self, tokens, max_draft, *a, **k) -> None:  # type: ignore[no-untyped-def]
+        self.prompt = tuple(tokens)
+        self.reply = self.replies[self.prompt]
+        self.produced: list[int] = []
+        self.max_draft = max_draft
+        self.steps = 0
+
+    def update(self, new, drafted=0, accepted=0) -> None:  # type: ignore[no-untyped-def]
+        self.produced += new
+
+    def draft(self, limit):  # type: ignore[no-untyped-def]
+        self.steps += 1
+        p = len(self.produced)
+        d = self.reply[p : p + min(limit, 1 + self.steps % self.max_draft)]
+        if self.steps % 3 == 0 and len(d) > 1:
+            d = [d[0]] + [(t + 1) % 1000 for t in d[1:]]
+        return d
+
+
+def _oracle(monkeypatch, backend, reqs) -> None:  # type: ignore[no-untyped-def]
+    """Install ``_Oracle`` with the plain greedy replies of ``reqs`` (computed without stops)."""
+    from punie.backends import _lookup
+
+    plain = InProcessBackend(backend.model, backend.tokenizer, **PLAIN)
+    _Oracle.replies = {}
+    for r in reqs:
+        row = plain._rows([r])[0]
+        free = GenerationRequest(r.messages, r.tools, max_new_tokens=r.max_new_tokens)
+        toks = [t for step in plain._decode(plain._rows([free]), {}) for _, t in step]
+        _Oracle.replies[(*row.prefix, *row.suffix)] = toks
+    monkeypatch.setattr(_lookup, "Drafter", _Oracle)
+
+
+def test_lookup_gives_the_plain_greedy_outputs(lively) -> None:  # type: ignore[no-untyped-def]
+    model, tok = lively
+    reqs = _reqs(13)
+    backend = InProcessBackend(model, tok)
+    used = []
+    original = backend._decode_lookup
+    backend._decode_lookup = lambda *a: used.append(1) or original(*a)  # type: ignore[method-assign]
+    _same(_alone(backend, reqs), _alone(InProcessBackend(model, tok, **PLAIN), reqs))
+    assert len(used) == len(reqs)
+
+
+def test_lookup_with_accepted_partial_and_rejected_drafts(lively, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Oracle drafts make most steps accept several tokens; outputs (and stop/length cuts) stay the
+    plain ones, so accepted tokens' KV and the rewinds past rejected ones are right."""
+    model, tok = lively
+    reqs = [GenerationRequest(r.messages, max_new_tokens=r.max_new_tokens + 20) for r in _reqs(8)]
+    plain = _alone(InProcessBackend(model, tok, **PLAIN), reqs)
+    # stop strings cut inside a multi-token step: a piece of the middle of each plain reply
+    reqs += [GenerationRequest(r.messages, max_new_tokens=r.max_new_tokens, stop=[g.text[len(g.text) // 2 :][:3]])
+             for r, g in zip(reqs, plain, strict=True) if len(g.text) > 8]
+    plain = _alone(InProcessBackend(model, tok, **PLAIN), reqs)
+    assert {g.finish_reason for g in plain} == {"stop", "length"}
+    backend = InProcessBackend(model, tok)
+    _oracle(monkeypatch, backend, reqs)
+    with _count_forwards(model) as calls:
+        fast = _alone(backend, reqs)
+    _same(fast, plain)
+    assert len(calls) < sum(g.completion_tokens for g in fast) / 2  # drafts were accepted
+
+
+def test_lookup_stream_deltas_join_to_the_generated_text(lively, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    model, tok = lively
+    reqs = _reqs(6)
+    reqs[2] = GenerationRequest(reqs[2].messages, max_new_tokens=30, stop=["e"])
+    backend = InProcessBackend(model, tok)
+    _oracle(monkeypatch, backend, reqs)
+    want = _alone(InProcessBackend(model, tok, **PLAIN), reqs)
+    with _count_forwards(model) as calls:
+        got = ["".join(backend.stream(r)) for r in reqs]
+    assert got == [g.text for g in want]
+    assert len(calls) < sum(g.completion_tokens for g in want)
+
+
+def test_lookup_copies_a_repetitive_prompt_in_few_forwards(tiny) -> None:  # type: ignore[no-untyped-def]
+    """The real drafter: the tiny model answers with one token over and over; with that token all
+    over the prompt, drafts copy it and are accepted."""
+    model, tok = tiny
+    first = InProcessBackend(model, tok, **LOOKUP_OFF).generate(_reqs(1))[0]
+    req = GenerationRequest([{"role": "user", "content": first.text[:8] * 20}], max_new_tokens=40)
+    want = InProcessBackend(model, tok, **LOOKUP_OFF).generate([req])[0]
+    with _count_forwards(model) as calls:
+        got = InProcessBackend(model, tok).generate([req])[0]
+    assert (got.text, got.completion_tokens) == (want.text, want.completion_tokens) and got.completion_tokens == 40
+    assert len(calls) < 15
+
+
+def test_lookup_only_for_a_single_greedy_row(lively) -> None:  # type: ignore[no-untyped-def]
+    model, tok = lively
+    backend = InProcessBackend(model, tok)
+    used = []
+    original = backend._decode_lookup
+    backend._decode_lookup = lambda *a: used.append(1) or original(*a)  # type: ignore[method-assign]
+    sampled = GenerationRequest([{"role": "user", "content": "Hi"}], max_new_tokens=8, temperature=0.9, seed=1)
+    assert backend.generate([sampled])[0].text == InProcessBackend(model, tok, **PLAIN).generate([sampled])[0].text
+    "".join(backend.stream(sampled))
+    backend.generate(_reqs(3))  # several rows: the batched cascade path
+    assert used == []
+    backend.generate(_reqs(1))
+    assert used == [1]
+    off = InProcessBackend(model, tok, lookup=0)
+    off._decode_lookup = lambda *a: used.append(2) or original(*a)  # type: ignore[method-assign]
+    off.generate(_reqs(1))
+    assert used == [1]
+
+
+def test_cascade_extend_logits_match_a_plain_forward_after_rewind(lively) -> None:  # type: ignore[no-untyped-def]
+    """Float check of the extend mode: a draft's logits at every position, also after a rewind."""
+    import torch
+
+    from punie.backends import _cascade
+
+    model, tok = lively
+    backend = InProcessBackend(model, tok)
+    row = backend._rows(_reqs(1))[0]
+    kv = _cascade.CascadeKV(backend._prefix_kv(row.prefix), 1, len(row.suffix) + 20)
+    decoder = model.get_decoder()
+
+    def run(ids: list[int], pos) -> torch.Tensor:  # type: ignore[no-untyped-def]
+        return model.lm_head(decoder(input_ids=torch.tensor([ids]), position_ids=pos, cache=kv, punie_kv=kv).last_hidden_state[0])
+
+    with torch.inference_mode(), _cascade.scoped(model):
+        run(row.suffix, kv.begin_prefill([0], [len(row.suffix)]))
+        run([5, 6, 7, 8], kv.begin_extend(0, 4))
+        kv.rewind(0, len(row.suffix) + 2)  # keep 5, 6; drop 7, 8
+        got = run([9, 10, 11], kv.begin_extend(0, 3))
+    seq = [*row.prefix, *row.suffix, 5, 6, 9, 10, 11]
+    with torch.inference_mode():
+        full = model(input_ids=torch.tensor([seq])).logits[0, -3:]
+    torch.testing.assert_close(got, full, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize(("tokens", "k", "want"), [
+    ([1, 2, 3, 9, 1, 2, 3], 4, [9, 1, 2, 3]),  # longest n-gram; the copy runs on into the tail
+    ([1, 2, 9, 2, 1, 2], 2, [9, 2]),  # [1, 2] beats the later single 2
+    ([4, 1, 5, 1, 6, 1], 1, [6]),  # the latest occurrence
+    ([5, 5], 4, [5, 5, 5, 5]),  # a loop drafts past its own end
+    ([1, 2, 3], 3, []),  # nothing to copy
+    ([1, 1], 0, []),
+])
+def test_find_draft(tokens, k, want) -> None:  # type: ignore[no-untyped-def]
+    from punie.backends._lookup import find_draft
+
+    assert find_draft(tokens, k) == want
+
+
+def test_drafter_needs_a_two_token_match_and_drafts_full_length() -> None:
+    from punie.backends._lookup import Drafter
+
+    d = Drafter([1, 2, 3, 4, 5, 6, 1, 2], max_draft=3)
+    assert d.draft(100) == [3, 4, 5] and d.draft(2) == [3, 4]
+    d.update([9, 6])  # ends in 9, 6: only "6" occurred before, a single-token match
+    assert d.draft(100) == []
+    d.update([1])  # "6, 1" occurred before
+    assert d.draft(100) == [2, 9, 6]

@@ -10,6 +10,8 @@ a new row (refill) without copying the others.
 
 Prefill is packed: the new rows' suffix tokens go through the model as one unpadded sequence (the
 linear layers see no padding); only the small suffix-to-suffix attention is done in a padded layout.
+Extend appends a few tokens to one slot (speculative verification); rejected ones are rolled back
+by lowering the slot's fill pointer.
 
 The attention function is registered under its own name and used only while ``scoped`` has set it
 on the model's config, for the backend's own forward calls; nothing else sees it.
@@ -131,7 +133,8 @@ class CascadeKV:
     """One shared prefix KV per layer + ``slots`` rows of own KV, each filled up to ``fill[slot]``.
 
     Passed to the model both as its cache (``update`` stores the new K/V) and as ``punie_kv`` (the
-    attention reads it back). ``begin_prefill`` / ``begin_step`` say what the next forward holds.
+    attention reads it back). ``begin_prefill`` / ``begin_step`` / ``begin_extend`` say what the next
+    forward holds.
     """
 
     is_compileable = False
@@ -202,6 +205,30 @@ class CascadeKV:
         self.fill = self.fill + step
         return positions
 
+    def begin_extend(self, slot: int, length: int) -> Any:
+        """Next forward: ``length`` tokens of one slot appended at its fill pointer, causal among
+        themselves; returns their position ids. ``rewind`` drops the ones that were rejected."""
+        import torch
+
+        device = self.keys[0].device
+        start = int(self.fill[slot])
+        width = start + length
+        # query j sits at own position start + j and sees own keys 0 .. start + j
+        hidden = torch.arange(width)[None, :] > (start + torch.arange(length))[:, None]
+        self._mode = "extend"
+        self._plan = {
+            "slot": slot,
+            "start": start,
+            "width": width,
+            "mask": torch.zeros(length, width, dtype=self.keys[0].dtype).masked_fill(hidden, float("-inf")).to(device),
+        }
+        self.fill[slot] = width
+        return (self.plen + start + torch.arange(length)).view(1, -1).to(device)
+
+    def rewind(self, slot: int, fill: int) -> None:
+        """Forget ``slot``'s tokens from position ``fill`` on (their KV is overwritten later)."""
+        self.fill[slot] = fill
+
     def select(self, keep: list[int]) -> None:
         """Keep only these slots (in this order), dropping the others' KV."""
         import torch
@@ -223,6 +250,9 @@ class CascadeKV:
         if self._mode == "prefill":  # [1, kvh, T, d] → slot rows at positions 0..len-1
             kb[p["tok_slot"], :, p["tok_j"]] = key_states[0].transpose(0, 1)
             vb[p["tok_slot"], :, p["tok_j"]] = value_states[0].transpose(0, 1)
+        elif self._mode == "extend":  # [1, kvh, t, d] → one slot at positions start..start+t-1
+            kb[p["slot"], :, p["start"] : p["width"]] = key_states[0]
+            vb[p["slot"], :, p["start"] : p["width"]] = value_states[0]
         else:  # [slots, kvh, 1, d] → each slot at its own fill pointer
             kb[p["rows"], :, p["write"]] = key_states[:, :, 0]
             vb[p["rows"], :, p["write"]] = value_states[:, :, 0]
@@ -248,6 +278,14 @@ class CascadeKV:
             w = p["width"]
             own = _attention(qs, self.keys[layer][:, :, :w], self.values[layer][:, :, :w], scale, p["mask"])
             return _merge(pre, own).reshape(b, 1, h, d)  # [slots, kvh, g, d] → [slots, 1, h, d]
+        if self._mode == "extend":  # q [1, h, t, d]: one slot's new tokens
+            qe = q[0].reshape(1, kvh, g * s, d)  # rows ordered (query head in group, token)
+            pre = _attention(qe, pk[None], pv[None], scale)
+            w, slot = p["width"], p["slot"]
+            mask = p["mask"].repeat(g, 1)[None, None]  # [1, 1, g * t, width]
+            own = _attention(qe, self.keys[layer][slot : slot + 1, :, :w], self.values[layer][slot : slot + 1, :, :w],
+                             scale, mask)
+            return _merge(pre, own).view(h, s, d).transpose(0, 1).unsqueeze(0)
         # packed prefill: q [1, h, T, d]
         t = s
         pre = _attention(q[0].reshape(1, kvh, g * t, d), pk[None], pv[None], scale)

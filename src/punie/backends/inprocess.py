@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from punie.backends import _cascade, _lmhead
+from punie.backends import _cascade, _lmhead, _lookup
 from punie.backends._kvcache import batch_cache
 from punie.backends.base import Generation, GenerationRequest, ProgressFn
 from punie.models.compat import cache_kwargs, output_cache
@@ -89,6 +89,9 @@ class InProcessBackend:
     - ``prefill_tokens``: most suffix tokens in one prefill forward (cascade: packed tokens; plain
       path on CPU: padded rows × longest suffix, so long suffixes get fewer rows); None: no limit.
     - ``lm_head_chunk``: greedy argmax over vocab slices of this many rows (0: one product).
+    - ``lookup``: prompt-lookup speculative decoding for a request that runs alone (one row,
+      greedy, cascade path): drafts of up to this many tokens copied from where the last few
+      tokens occurred earlier in prompt + reply, checked in one forward (``_lookup``); 0: off.
     - ``merge_adapter``: fold the active LoRA adapter into the weights for each call, or use
       ``with backend.merged():`` around many calls (``run_eval`` does).
     """
@@ -111,6 +114,7 @@ class InProcessBackend:
         prefill_tokens: int | None = 2048,
         lm_head_chunk: int = 0,
         merge_adapter: bool = False,
+        lookup: int = 8,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -125,6 +129,7 @@ class InProcessBackend:
         self.prefill_tokens = prefill_tokens
         self.lm_head_chunk = lm_head_chunk
         self.merge_adapter = merge_adapter
+        self.lookup = max(0, lookup)
         self._cascade_support: dict[Any, bool] = {}
         self._merged = False
         self._prefixes: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
@@ -263,7 +268,7 @@ class InProcessBackend:
             emitted = ""
             tokens: list[int] = []
             for step in self._decode([row], {}):
-                tokens.append(step[0][1])
+                tokens += [tok for _, tok in step]  # one or more tokens (speculative steps)
                 text = self._clean(self.tokenizer.decode(tokens, skip_special_tokens=True), request.stop)
                 if text.endswith("\ufffd"):  # half of a multi-byte character: wait for the rest
                     continue
@@ -321,7 +326,12 @@ class InProcessBackend:
         return gen
 
     def _decode(self, batch: list[_Row], finish: dict[int, str]) -> Iterator[list[tuple[int, int]]]:
-        """Yield, per decode step, [(row position in batch, token id)]; fills ``finish`` as rows end."""
+        """Yield, per decode step, [(row position in batch, token id)] (a row may get several
+        tokens in one step, in order); fills ``finish`` as rows end."""
+        greedy = not batch[0].request.temperature or batch[0].request.temperature <= 0
+        if self.lookup and len(batch) == 1 and greedy and self._cascade_ok(batch[0].prefix):
+            yield from self._decode_lookup(batch[0], finish)
+            return
         if self._cascade_ok(batch[0].prefix):
             yield from self._decode_cascade(batch, finish)
             return
@@ -502,6 +512,58 @@ class InProcessBackend:
                 if len(alive) < len(slot_row):
                     hidden = hidden[torch.tensor(alive, device=device)]
                 yield take(alive, hidden)
+
+    def _decode_lookup(self, row: _Row, finish: dict[int, str]) -> Iterator[list[tuple[int, int]]]:
+        """One greedy row with prompt-lookup speculation (``_lookup``) over the cascade KV store.
+
+        Each forward holds the last token plus a draft; the greedy argmax at every position checks
+        the draft: its longest matching prefix is kept plus the model's next token, and the
+        rejected tokens' KV is dropped by rewinding the slot's fill pointer. Tokens are emitted and
+        checked for stops one by one, so the output is the plain greedy output, cut where it stops.
+        """
+        import torch
+
+        base = _cascade.base_causal_lm(self.model)
+        decoder, head = base.get_decoder(), base.get_output_embeddings()
+        device = self.model.device
+        req = row.request
+        budget = max(1, req.max_new_tokens)
+        kv = _cascade.CascadeKV(self._prefix_kv(row.prefix), 1, len(row.suffix) + budget)
+        drafter = _lookup.Drafter([*row.prefix, *row.suffix], self.lookup)
+        produced: list[int] = []
+
+        def forward(ids: list[int], positions: Any) -> Any:
+            out = decoder(input_ids=torch.tensor([ids], device=device), position_ids=positions, use_cache=True,
+                          punie_kv=kv, **cache_kwargs(decoder, kv))
+            return out.last_hidden_state[0]
+
+        with torch.inference_mode(), _cascade.scoped(self.model):
+            hidden = forward(row.suffix, kv.begin_prefill([0], [len(row.suffix)]))[-1:]
+            new = self._next_tokens(head, hidden, req, None).tolist()
+            drafted = accepted = 0
+            while True:
+                emitted = []
+                for tok in new:
+                    produced.append(tok)
+                    emitted.append((0, tok))
+                    why = self._finished(produced, row)
+                    if why:
+                        finish[0] = why
+                        break
+                yield emitted
+                if finish:
+                    return
+                drafter.update(new, drafted, accepted)
+                # the last new token is not in the KV yet: it leads the next forward, then the draft
+                draft = drafter.draft(budget - len(produced) - 1)
+                start = int(kv.fill[0])
+                hidden = forward([new[-1], *draft], kv.begin_extend(0, 1 + len(draft)))
+                picks = self._next_tokens(head, hidden, req, None).tolist()
+                drafted, accepted = len(draft), 0
+                while accepted < drafted and draft[accepted] == picks[accepted]:
+                    accepted += 1
+                kv.rewind(0, start + 1 + accepted)
+                new = picks[: accepted + 1]
 
     def _next_tokens(self, head: Any, hidden: Any, req: GenerationRequest, gen: Any) -> Any:
         """Next token per row from final hidden states [rows, hidden]: greedy argmax or a sample."""
