@@ -11,7 +11,11 @@ A lone request on the cached server also gets prompt-lookup speculative decoding
 default ``lookup``; it needs the shared-prefix path, so the uncached server never uses it): pass
 --lookup 0 to compare prompt processing alone. bench/lookup.py measures lookup by itself.
 
-    .venv/bin/python bench/serve.py [--model smollm2-135m] [--repeats 5] [--max-tokens 48] [--per-client 2] [--lookup N]
+--adapter PATH serves a trained LoRA adapter (as `punie serve --adapter` does, unmerged): its replies to
+these asks are tool calls, the case the server exists for; the base model rambles to --max-tokens.
+
+    .venv/bin/python bench/serve.py [--model smollm2-135m] [--adapter PATH] [--repeats 5] [--max-tokens 48]
+                                    [--per-client 2] [--lookup N]
 """
 
 from __future__ import annotations
@@ -69,6 +73,7 @@ def throughput(client: openai.OpenAI, clients: int, per_client: int, max_tokens:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None)
+    ap.add_argument("--adapter", default=None, help="a trained LoRA adapter folder to serve")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--max-tokens", type=int, default=48)
     ap.add_argument("--per-client", type=int, default=2)
@@ -76,7 +81,7 @@ def main() -> None:
     ap.add_argument("--lookup", type=int, default=None, help="cached server's draft length (default: the backend's)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    model, tok = load_model(args.model)
+    model, tok = load_model(args.model, adapter=args.adapter)
     extra = {} if args.lookup is None else {"lookup": args.lookup}
     cached = InProcessBackend(model, tok, batch_size=8, prefix_cache=True, **extra)
     plain = InProcessBackend(model, tok, batch_size=8, prefix_cache=False)
@@ -103,7 +108,7 @@ def main() -> None:
         med = {k: statistics.median(v) for k, v in lat.items()}
         mft = {k: statistics.median(v) for k, v in first.items()}
         print(
-            f"model: {args.model or 'smollm2-135m'}, tool prefix: {prefix} tokens, max_tokens: {args.max_tokens}, "
+            f"model: {args.model or 'smollm2-135m'}, adapter: {args.adapter}, tool prefix: {prefix} tokens, max_tokens: {args.max_tokens}, "
             f"torch threads: {args.threads}, repeats: {args.repeats}, cached server lookup: {cached.lookup}"
         )
         print(

@@ -20,7 +20,7 @@ MARKER = ".punie-demo"
 DEFAULT_SUITES = ("punie-tools", "reasoning")  # code/agentic are minutes each on 2 cores: opt in with --suite
 # The base model calls no tool in the trained format (1 % on punie-tools): a stratified share of the
 # suite measures that as well as all of it, and the minutes saved go to training.
-BASELINE_SAMPLE = 0.4
+BASELINE_SAMPLE = 0.2
 
 
 def _console():  # type: ignore[no-untyped-def]

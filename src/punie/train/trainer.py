@@ -331,6 +331,7 @@ def train(
         acc.wait_for_everyone()
 
     def evaluate(step: int) -> dict[str, Any]:
+        t_eval = time.time()
         peft_model.eval()
         try:
             vloss = validation_loss(peft_model, valid_ex, cfg.batch_size, cfg.val_batches, acc.device)
@@ -338,7 +339,8 @@ def train(
             if cases and main:
                 with torch.no_grad(), acc.autocast():
                     gen = tool_call_accuracy(
-                        make_backend(peft_model, tok, builder, max(8, cfg.batch_size)),
+                        # all cases in one batch (up to 48 rows): decode steps at 8 rows waste the CPU
+                        make_backend(peft_model, tok, builder, max(8, cfg.batch_size, min(48, len(cases)))),
                         cases,
                         max_new_tokens=cfg.eval_max_new_tokens,
                     )
@@ -348,7 +350,7 @@ def train(
                 gen = broadcast_object_list([gen])[0]
         finally:
             peft_model.train()
-        return {"event": "eval", "step": step, "val_loss": vloss, **gen}
+        return {"event": "eval", "step": step, "val_loss": vloss, **gen, "eval_s": round(time.time() - t_eval, 2)}
 
     t_start = time.time()
     seen_examples = seen_tokens = 0
