@@ -46,10 +46,13 @@ ASKS = [
 TOOLS = default_tools()
 
 
+MODEL = "m"  # what requests ask for: the base model's name, or the served adapter's ("tuned")
+
+
 def one(client: openai.OpenAI, ask: str, max_tokens: int) -> tuple[float, bool]:
     t0 = time.perf_counter()
     r = client.chat.completions.create(
-        model="m", messages=[{"role": "user", "content": ask}], tools=TOOLS, max_tokens=max_tokens
+        model=MODEL, messages=[{"role": "user", "content": ask}], tools=TOOLS, max_tokens=max_tokens
     )
     return time.perf_counter() - t0, bool(r.choices[0].message.tool_calls)
 
@@ -81,14 +84,17 @@ def main() -> None:
     ap.add_argument("--lookup", type=int, default=None, help="cached server's draft length (default: the backend's)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    model, tok = load_model(args.model, adapter=args.adapter)
+    global MODEL
+    adapters = {"tuned": args.adapter} if args.adapter else {}
+    MODEL = "tuned" if args.adapter else "m"
+    model, tok = load_model(args.model, adapter=adapters or None)
     extra = {} if args.lookup is None else {"lookup": args.lookup}
     cached = InProcessBackend(model, tok, batch_size=8, prefix_cache=True, **extra)
     plain = InProcessBackend(model, tok, batch_size=8, prefix_cache=False)
     prefix = cached.builder.encode_prompt([{"role": "user", "content": ASKS[0]}], TOOLS).prefix_len
     with (
-        ServerThread(create_app(cached, model_name="m")) as s1,
-        ServerThread(create_app(plain, model_name="m")) as s2,
+        ServerThread(create_app(cached, model_name="m", adapters=adapters)) as s1,
+        ServerThread(create_app(plain, model_name="m", adapters=adapters)) as s2,
     ):
         c1 = openai.OpenAI(base_url=s1.base_url, api_key="x", max_retries=0, timeout=600)
         c2 = openai.OpenAI(base_url=s2.base_url, api_key="x", max_retries=0, timeout=600)
