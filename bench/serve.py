@@ -11,7 +11,7 @@ A lone request on the cached server also gets prompt-lookup speculative decoding
 default ``lookup``; it needs the shared-prefix path, so the uncached server never uses it): pass
 --lookup 0 to compare prompt processing alone. bench/lookup.py measures lookup by itself.
 
---adapter PATH serves a trained LoRA adapter (as `punie serve --adapter` does, unmerged): its replies to
+--adapter PATH serves a trained LoRA adapter (as `punie serve --adapter` does, folded into the weights): its replies to
 these asks are tool calls, the case the server exists for; the base model rambles to --max-tokens.
 
     .venv/bin/python bench/serve.py [--model smollm2-135m] [--adapter PATH] [--repeats 5] [--max-tokens 48]
@@ -89,8 +89,9 @@ def main() -> None:
     MODEL = "tuned" if args.adapter else "m"
     model, tok = load_model(args.model, adapter=adapters or None)
     extra = {} if args.lookup is None else {"lookup": args.lookup}
-    cached = InProcessBackend(model, tok, batch_size=8, prefix_cache=True, **extra)
-    plain = InProcessBackend(model, tok, batch_size=8, prefix_cache=False)
+    keep = bool(adapters)  # as punie serve: a served adapter stays folded into the weights
+    cached = InProcessBackend(model, tok, batch_size=8, prefix_cache=True, keep_merged=keep, **extra)
+    plain = InProcessBackend(model, tok, batch_size=8, prefix_cache=False, keep_merged=keep)
     prefix = cached.builder.encode_prompt([{"role": "user", "content": ASKS[0]}], TOOLS).prefix_len
     with (
         ServerThread(create_app(cached, model_name="m", adapters=adapters)) as s1,

@@ -412,3 +412,32 @@ def test_drafter_needs_a_two_token_match_and_drafts_full_length() -> None:
     assert d.draft(100) == []
     d.update([1])  # "6, 1" occurred before
     assert d.draft(100) == [2, 9, 6]
+
+
+def test_keep_merged_folds_once_switches_exactly_and_restores(tiny_lora) -> None:  # type: ignore[no-untyped-def]
+    """keep_merged (punie serve): same outputs as the unmerged adapter and the bare base, whatever the
+    order of requests; the merge is kept between calls for one adapter; unmerge() restores the weights."""
+    import torch
+
+    model, tok = tiny_lora
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    reqs = _reqs(4)
+    plain = InProcessBackend(model, tok, batch_size=2)
+    with plain.use_adapter("default"):
+        want_adapter = plain.generate(reqs)
+    with plain.use_adapter(None):
+        want_base = plain.generate(reqs)
+    assert [g.text for g in want_adapter] != [g.text for g in want_base]
+
+    kept = InProcessBackend(model, tok, batch_size=2, keep_merged=True)
+    layers = [m for m in model.modules() if hasattr(m, "merged_adapters")]
+    for name, want in (("default", want_adapter), ("default", want_adapter), (None, want_base), ("default", want_adapter)):
+        with kept.use_adapter(name):
+            _same(kept.generate(reqs), want)
+            _same([kept.generate([r])[0] for r in reqs[:2]], want[:2])  # lone requests (lookup path) too
+        # between calls: folded in while the adapter was last used, plain base weights after a base call
+        assert all(m.merged for m in layers) == (name is not None)
+    kept.unmerge()
+    assert not any(m.merged for m in layers)
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)

@@ -15,7 +15,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,6 +94,9 @@ class InProcessBackend:
       tokens occurred earlier in prompt + reply, checked in one forward (``_lookup``); 0: off.
     - ``merge_adapter``: fold the active LoRA adapter into the weights for each call, or use
       ``with backend.merged():`` around many calls (``run_eval`` does).
+    - ``keep_merged``: fold the active adapter in at the first call that uses it and keep it folded
+      while calls use the same adapter; switching adapter (or to the base) restores the base weights
+      first (``punie serve`` does: its requests mostly ask for one adapter). ``unmerge()`` restores.
     """
 
     name = "inprocess"
@@ -115,6 +118,7 @@ class InProcessBackend:
         lm_head_chunk: int = 0,
         merge_adapter: bool = False,
         lookup: int = 8,
+        keep_merged: bool = False,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -130,6 +134,8 @@ class InProcessBackend:
         self.lm_head_chunk = lm_head_chunk
         self.merge_adapter = merge_adapter
         self.lookup = max(0, lookup)
+        self.keep_merged = keep_merged
+        self._kept: tuple[str, ExitStack] | None = None  # (adapter, its open merged_adapter context)
         self._cascade_support: dict[Any, bool] = {}
         self._merged = False
         self._prefixes: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
@@ -161,6 +167,12 @@ class InProcessBackend:
                     raise KeyError(name)
                 yield
                 return
+            if self._kept is not None and self._kept[0] != name:
+                self.unmerge()  # another adapter (or the base) needs the base weights back
+            if name is not None and name == self._active_adapter and name in self.model.peft_config:
+                # already active: no set_adapter (PEFT would unmerge a kept merge inexactly)
+                yield
+                return
             if self._merged:
                 raise RuntimeError("can't switch adapters while one is merged (inside backend.merged())")
             previous = self._active_adapter
@@ -179,9 +191,10 @@ class InProcessBackend:
             try:
                 yield
             finally:
-                if previous is not None:
-                    self.model.set_adapter(previous)
-                self._active_adapter = previous
+                if not self.keep_merged:  # keep_merged: the adapter stays active (and folded in) for the next call
+                    if previous is not None:
+                        self.model.set_adapter(previous)
+                    self._active_adapter = previous
 
     @contextmanager
     def merged(self) -> Iterator[None]:
@@ -206,7 +219,34 @@ class InProcessBackend:
                     self._merged = False
 
     def _merged_if_asked(self) -> Any:
+        if self.keep_merged:
+            self._keep_merged_now()
+            return nullcontext()
         return self.merged() if self.merge_adapter else nullcontext()
+
+    def _keep_merged_now(self) -> None:
+        """Fold the active adapter in and leave it folded (``keep_merged``)."""
+        name = self._active_adapter
+        if name is None or self._kept is not None and self._kept[0] == name:
+            return
+        if self._merged:  # inside an explicit ``merged()`` block: nothing to keep
+            return
+        from punie.models.loading import merged_adapter
+
+        stack = ExitStack()
+        stack.enter_context(merged_adapter(self.model))
+        self._kept = (name, stack)
+        self._merged = True
+
+    def unmerge(self) -> None:
+        """Restore the base weights if ``keep_merged`` left an adapter folded in (bit-exactly)."""
+        with self.lock:
+            if self._kept is None:
+                return
+            _, stack = self._kept
+            self._kept = None
+            self._merged = False
+            stack.close()
 
     # ---- prefix cache -------------------------------------------------------------------------
     def _prefix_kv(self, prefix: tuple[int, ...]) -> Any:
