@@ -23,17 +23,7 @@ from punie.backends.base import GenerationRequest
 from punie.backends.inprocess import InProcessBackend
 from punie.models import load_model
 from punie.toolcalls import default_tools
-
-ASKS = [
-    "Show me src/app.py",
-    "What's in README.md?",
-    "Please run `pytest -q`",
-    "Open docs/index.md for me",
-    "Run ls -la",
-    "Write 'hello' to notes.txt",
-    "Can you read setup.cfg?",
-    "Execute `git status`",
-]
+from serve import ASKS  # bench/serve.py (bench/ is on sys.path when run as a script)
 
 
 def main() -> None:

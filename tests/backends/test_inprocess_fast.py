@@ -262,7 +262,7 @@ class _Oracle:
         self.max_draft = max_draft
         self.steps = 0
 
-    def update(self, new, drafted=0, accepted=0) -> None:  # type: ignore[no-untyped-def]
+    def update(self, new) -> None:  # type: ignore[no-untyped-def]
         self.produced += new
 
     def draft(self, limit):  # type: ignore[no-untyped-def]

@@ -55,6 +55,6 @@ class Drafter:
         """Tokens to verify after the last one, at most ``limit`` (what is left of the budget)."""
         return find_draft(self.tokens, min(self.max_draft, limit), self.max_ngram, self.min_ngram)
 
-    def update(self, new: Sequence[int], drafted: int = 0, accepted: int = 0) -> None:
-        """Record a step: ``new`` = the tokens it emitted; ``accepted`` of its ``drafted`` matched."""
+    def update(self, new: Sequence[int]) -> None:
+        """Record a step: ``new`` = the tokens it emitted."""
         self.tokens.extend(new)

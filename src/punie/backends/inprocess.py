@@ -580,7 +580,6 @@ class InProcessBackend:
         with torch.inference_mode(), _cascade.scoped(self.model):
             hidden = forward(row.suffix, kv.begin_prefill([0], [len(row.suffix)]))[-1:]
             new = self._next_tokens(head, hidden, req, None).tolist()
-            drafted = accepted = 0
             while True:
                 emitted = []
                 for tok in new:
@@ -593,7 +592,7 @@ class InProcessBackend:
                 yield emitted
                 if finish:
                     return
-                drafter.update(new, drafted, accepted)
+                drafter.update(new)
                 # the last new token is not in the KV yet: it leads the next forward, then the draft
                 draft = drafter.draft(budget - len(produced) - 1)
                 start = int(kv.fill[0])
