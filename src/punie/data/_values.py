@@ -130,6 +130,28 @@ _MULTI_LINE = [
 ]
 
 
+# Other shapes of paths and terminal ids people and tools produce (dotfiles, deep nesting, dashes,
+# short and hex ids), so the model copies what it is given rather than one pattern.
+_MORE_PATHS = [
+    ".github/workflows/release.yml", ".vscode/settings.json", ".eslintrc.json", ".prettierrc", ".dockerignore",
+    "config/nginx/site.conf", "deploy/helm/values-prod.yaml", "src/components/user-profile/Avatar.tsx",
+    "docs/adr/0003-use-postgres.md", "scripts/db/migrate_2024_01.sql", "tests/fixtures/sample-input.csv",
+    "packages/api-client/src/index.ts", "internal/http/middleware/auth_test.go", "src/main/java/com/acme/App.java",
+    "app/models/user.rb", "lib/utils/string_helpers.ex", "notebooks/exploration.ipynb", "data/raw/events.jsonl",
+    "web/public/robots.txt", "infra/main.tf", "src/styles/theme.scss", "templates/email/welcome.html",
+    "src/lib.rs", "CMakeLists.txt", "setup.cfg", "tox.ini", "requirements-dev.txt", "pnpm-workspace.yaml",
+    "config/locales/de.yml", "bin/run", "src/server/routes/v1/users.py", "e2e/specs/login.spec.ts",
+    "k8s/base/kustomization.yaml", "src/App.vue", "android/app/build.gradle", "ios/Podfile", "Gemfile",
+    "src/db/schema.prisma", "src/__tests__/parser.test.js", "server/.env.local", "etc/crontab.txt",
+]
+
+
+def _more_tids() -> list[str]:
+    out = [f"{p}{i}" for p in ("t", "job-", "shell-", "tty", "term_", "proc-", "run-", "session-", "bash-", "T")
+           for i in range(1, 40)]
+    return out + [hashlib.md5(f"tid{i}".encode()).hexdigest()[:6] for i in range(120)]
+
+
 def is_heldout(value: str) -> bool:
     """Stable assignment of a value to the held-out side (about one in four)."""
     return hashlib.md5(value.encode("utf-8")).digest()[0] % 4 == 0
@@ -146,8 +168,8 @@ def _split(values: list[str]) -> dict[str, list[str]]:
 @cache
 def pools() -> dict[str, dict[str, list[str]]]:
     paths = [f"{d}/{n}.{ext}".removeprefix("./") for ext, (dirs, names) in _PATHS.items() for d, n in product(dirs, names)]
-    paths += _BARE_FILES
-    tids = [f"term-{i}" for i in range(1, 200)] + [f"bg-{i}" for i in range(1, 60)]
+    paths += _BARE_FILES + _MORE_PATHS
+    tids = [f"term-{i}" for i in range(1, 200)] + [f"bg-{i}" for i in range(1, 60)] + _more_tids()
     return {
         "path": _split(paths),
         "cwd": _split(_DIRS),

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from punie.data import _templates as T
+from punie.data._grammar import Grammar
 from punie.data._values import pools
 from punie.data.dataset import Conversation, TrainingDataset, calls_of
 from punie.data.examples import ConversationBuilder
@@ -27,9 +28,13 @@ DEFAULT_SIZE = 3000
 WEIGHTS: dict[str, float] = {
     "read": 12, "write": 10, "run": 9, "run_cwd": 4, "run_bg": 6, "get_output": 6, "wait": 6, "kill": 6,
     "release": 6, "copy": 4, "run_then_read": 4, "bg_wait": 3, "bg_check_release": 3, "parallel": 6,
-    "qa": 20, "greet": 8, "thanks": 5,
+    "qa": 16, "greet": 7, "thanks": 4, "mention": 16,
 }
-NO_CALL_KINDS = ("qa", "greet", "thanks")
+# "mention" asks about files, commands or terminals without asking to act: the hard no-call cases.
+NO_CALL_KINDS = ("qa", "greet", "thanks", "mention")
+# Share of requests phrased by the compositional grammar (``_grammar``); the rest use the fixed
+# sentence templates of ``_templates``, which stay as one more family.
+GRAMMAR_SHARE = 0.85
 # Three quarters of the train tool conversations end at their first call (docs/tuning.md: held-out
 # tool-call and no-call accuracy indistinguishable from a share of 0.5 (McNemar p=1.0) and better than
 # whole conversations, for 40 % fewer tokens per example than whole ones; 87 vs 105 suffix tokens is
@@ -46,6 +51,7 @@ class _Gen:
         self.kind = kind
         self.rng = rng
         self.t = T.TRAIN if kind == "train" else T.HELDOUT
+        self.g = Grammar(kind, rng)
         self.v = {name: sides[kind] for name, sides in pools().items()}
         self.by_kind: dict[str, dict[str, list[str]]] = {}
         for pool in ("multiline", "line"):
@@ -59,7 +65,19 @@ class _Gen:
         return seq[self.rng.randrange(len(seq))]
 
     def tmpl(self, key: str, **values: str) -> str:
+        if self.g.has(key) and self.rng.random() < GRAMMAR_SHARE:
+            return self.g.request(key, **values)
         return self.pick(self.t[key]).format(**values)
+
+    def block_request(self, path: str, content: str) -> str:
+        """A write request with the content in a fenced block (sometimes with a language tag)."""
+        if self.rng.random() < GRAMMAR_SHARE:
+            head = self.g.request("write_block", path=path)
+            if not head.endswith((":", "?")) and self.rng.random() < 0.6:
+                head = head.rstrip(".!") + ":"
+            lang = _FENCE_LANG.get(_file_kind(path), "") if self.rng.random() < 0.3 else ""
+            return f"{head}\n```{lang}\n{content}\n```"
+        return self.pick(self.t["write_block"]).format(path=path, content=content)
 
     def val(self, pool: str) -> str:
         return self.pick(self.v[pool])
@@ -164,7 +182,7 @@ class _Gen:
             prompt = self.tmpl("write_inline", path=path, content=content)
         else:
             content = self.content(path)
-            prompt = self.tmpl("write_block", path=path, content=content)
+            prompt = self.block_request(path, content)
         b = ConversationBuilder().user(prompt)
         if self.rng.random() < 0.06:
             b.call("write_file", {"path": path, "content": content}, f"Error: permission denied: {path}")
@@ -350,6 +368,17 @@ class _Gen:
             b.user(self.pick(T.THANKS[self.kind])).answer(self.pick(T.THANKS_REPLIES))
         return b.build()
 
+    def conv_mention(self) -> Conversation:
+        """Files, commands or terminals named without a request to act on them: no call."""
+        cmd, cmd2 = self.two("cmd")
+        values = {"cmd": cmd, "cmd2": cmd2, "path": self.val("path"), "tid": self.val("tid")}
+        b = ConversationBuilder()
+        q, a = self.g.mention(values)
+        b.user(q).answer(a)
+        if self.rng.random() < 0.15:
+            b.user(self.pick(T.THANKS[self.kind])).answer(self.pick(T.THANKS_REPLIES))
+        return b.build()
+
     def conv_greet(self) -> Conversation:
         b = ConversationBuilder().user(self.pick(T.GREETINGS[self.kind])).answer(self.pick(T.GREETING_REPLIES))
         if self.rng.random() < 0.5:
@@ -393,13 +422,17 @@ class _Gen:
             "kill": lambda: self.conv_terminal("kill"), "release": lambda: self.conv_terminal("release"),
             "copy": self.conv_copy, "run_then_read": self.conv_run_then_read, "bg_wait": self.conv_bg_wait,
             "bg_check_release": self.conv_bg_check_release, "parallel": self.conv_parallel,
-            "qa": self.conv_qa, "greet": self.conv_greet, "thanks": self.conv_thanks,
+            "qa": self.conv_qa, "greet": self.conv_greet, "thanks": self.conv_thanks, "mention": self.conv_mention,
         }
         return table[kind]()
 
 
 _EXT_KIND = {"py": "python", "md": "markdown", "json": "json", "yaml": "yaml", "yml": "yaml", "toml": "toml",
              "ts": "js", "js": "js", "rs": "rust", "txt": "text", "log": "text"}
+
+
+_FENCE_LANG = {"python": "python", "markdown": "markdown", "json": "json", "yaml": "yaml", "toml": "toml",
+               "js": "typescript", "rust": "rust", "text": "text"}
 
 
 def _file_kind(path: str) -> str:
@@ -515,6 +548,8 @@ def _subkind(ck: str, calls: list[dict[str, Any]], step: int, after_tool: bool) 
     if not calls:
         if after_tool:
             return "answer_after_result"
+        if ck == "mention":
+            return "mention"
         return "chat" if ck in NO_CALL_KINDS else "answer_followup"
     if len(calls) > 1:
         return "parallel"
@@ -523,7 +558,7 @@ def _subkind(ck: str, calls: list[dict[str, Any]], step: int, after_tool: bool) 
     return calls[0]["name"]
 
 
-def heldout_suite_cases(n: int = SUITE_SIZE, seed: int = 0, *, call_share: float = 0.62) -> list[dict[str, Any]]:
+def heldout_suite_cases(n: int = SUITE_SIZE, seed: int = 0, *, call_share: float = 0.6) -> list[dict[str, Any]]:
     """Eval cases in the suite format, only from held-out templates and values.
 
     Every assistant turn of a held-out conversation is a candidate case (its history → its calls);
@@ -556,6 +591,8 @@ def heldout_suite_cases(n: int = SUITE_SIZE, seed: int = 0, *, call_share: float
     n_call = round(n * call_share)
     call_kinds = sorted(k for k in buckets if buckets[k][0]["expected_calls"])
     nocall_kinds = sorted(k for k in buckets if not buckets[k][0]["expected_calls"])
+    # the hard no-call cases (files/commands/terminals named, no request to act) get a double share
+    nocall_kinds += [k for k in nocall_kinds if k == "mention"]
     cases = _round_robin(buckets, call_kinds, n_call, rng) + _round_robin(buckets, nocall_kinds, n - n_call, rng)
     out = []
     counters: dict[str, int] = {}
