@@ -35,6 +35,7 @@ from punie.errors import SuiteError
 # Public suite names (what users type after --suite) -> module. Renames are breaking changes.
 SUITES: dict[str, str] = {
     "punie-tools": "punie.eval.suites.tools",
+    "punie-wild": "punie.eval.suites.tools",
     "agentic": "punie.eval.suites.agentic",
     "code": "punie.eval.suites.code",
     "reasoning": "punie.eval.suites.reasoning",
