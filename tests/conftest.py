@@ -24,6 +24,17 @@ def punie_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
+@pytest.fixture(scope="session", autouse=True)
+def auto_dtype_is_fp32(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """``--dtype auto`` resolves as on a CPU without bf16 whatever this machine has: tests that compare
+    outputs bit for bit (fuse, merge, resume) stay fp32; bf16 tests ask for bfloat16 themselves."""
+    from punie.models import precision
+
+    fake = tmp_path_factory.mktemp("cpu") / "cpuinfo"
+    fake.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f\n")
+    precision.CPUINFO = fake
+
+
 @pytest.fixture(scope="session")
 def tokenizer(punie_home: Path):  # type: ignore[no-untyped-def]
     from punie.models import load_tokenizer

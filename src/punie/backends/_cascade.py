@@ -142,10 +142,13 @@ class CascadeKV:
     def __init__(self, prefix_cache: Any, slots: int, capacity: int) -> None:
         import torch
 
-        self.prefix = [(layer.keys[0], layer.values[0]) for layer in prefix_cache.layers]  # [kvh, P, d]
+        # everything in the values' dtype, the model's compute dtype: under bf16 autocast the rotary
+        # embedding promotes keys to fp32 while values stay bf16 (and SDPA would compute in bf16)
+        self.dtype = prefix_cache.layers[0].values.dtype
+        self.prefix = [(layer.keys[0].to(self.dtype), layer.values[0]) for layer in prefix_cache.layers]  # [kvh, P, d]
         self.plen = self.prefix[0][0].shape[1]
         kvh, _, d = self.prefix[0][0].shape
-        like = self.prefix[0][0]
+        like = self.prefix[0][1]
         # zeros, not empty: masked keys get weight exactly 0, but 0 * NaN from uninitialised memory is NaN
         self.keys = [like.new_zeros((slots, kvh, capacity, d)) for _ in self.prefix]
         self.values = [like.new_zeros((slots, kvh, capacity, d)) for _ in self.prefix]
@@ -247,6 +250,7 @@ class CascadeKV:
     def update(self, key_states: Any, value_states: Any, layer_idx: int, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
         p = self._plan
         kb, vb = self.keys[layer_idx], self.values[layer_idx]
+        key_states, value_states = key_states.to(self.dtype), value_states.to(self.dtype)
         if self._mode == "prefill":  # [1, kvh, T, d] → slot rows at positions 0..len-1
             kb[p["tok_slot"], :, p["tok_j"]] = key_states[0].transpose(0, 1)
             vb[p["tok_slot"], :, p["tok_j"]] = value_states[0].transpose(0, 1)
@@ -266,6 +270,7 @@ class CascadeKV:
         """Attention output [batch, q_len, heads, head_dim] for ``q`` [batch, heads, q_len, head_dim]."""
         pk, pv = self.prefix[layer]
         kvh, _, d = pk.shape
+        q = q.to(self.dtype)
         b, h, s, _ = q.shape
         g = h // kvh  # query heads per KV head: head i reads KV head i // g
         p = self._plan

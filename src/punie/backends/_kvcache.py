@@ -22,7 +22,9 @@ def _grow_layer_class() -> type | None:
         def __init__(self, keys: Any, values: Any, capacity: int) -> None:
             super().__init__()
             b, h, n, d = keys.shape
-            self._k = keys.new_empty((b, h, max(capacity, n), d))
+            # both in the values' dtype, the model's compute dtype (under bf16 autocast the rotary
+            # embedding promotes keys to fp32; attention casts them to bf16 anyway)
+            self._k = values.new_empty((b, h, max(capacity, n), d))
             self._v = values.new_empty((b, values.shape[1], max(capacity, n), values.shape[-1]))
             self._k[:, :, :n] = keys
             self._v[:, :, :n] = values
@@ -46,8 +48,8 @@ def _grow_layer_class() -> type | None:
                 cap = max(end, 2 * self._k.shape[2])
                 self._k = torch.cat([self._k[:, :, : self._n], self._k.new_empty((*self._k.shape[:2], cap - self._n, self._k.shape[3]))], dim=2)
                 self._v = torch.cat([self._v[:, :, : self._n], self._v.new_empty((*self._v.shape[:2], cap - self._n, self._v.shape[3]))], dim=2)
-            self._k[:, :, self._n : end] = key_states
-            self._v[:, :, self._n : end] = value_states
+            self._k[:, :, self._n : end] = key_states.to(self._k.dtype)
+            self._v[:, :, self._n : end] = value_states.to(self._v.dtype)
             self._n = end
             self._views()
             return self.keys, self.values

@@ -146,11 +146,12 @@ class InProcessBackend:
 
     @classmethod
     def from_pretrained(
-        cls, name: str | None = None, *, adapter: str | dict[str, str | Path] | None = None, **kwargs: Any
+        cls, name: str | None = None, *, adapter: str | dict[str, str | Path] | None = None, dtype: str = "auto",
+        **kwargs: Any,
     ) -> InProcessBackend:
         from punie.models.loading import load_model
 
-        model, tok = load_model(name, adapter=adapter)
+        model, tok = load_model(name, adapter=adapter, dtype=dtype)
         adapter_label = None if adapter is None else (str(adapter) if not isinstance(adapter, dict) else ",".join(adapter))
         return cls(model, tok, model_name=name, adapter=adapter_label, **kwargs)
 

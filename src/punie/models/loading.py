@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from punie.errors import AdapterError, ModelError
+from punie.models.precision import resolve_dtype
 from punie.models.registry import ALIASES, DEFAULT_MODEL, package_dir
 from punie.paths import atomic_dir, punie_home
 
@@ -163,17 +164,17 @@ def load_model(
     dtype: str = "auto",
     device: str | None = None,
 ) -> tuple[Any, Any]:
-    """(model, tokenizer) in eval mode. ``adapter``: a PEFT folder, or {name: folder} for several."""
+    """(model, tokenizer) in eval mode. ``adapter``: a PEFT folder, or {name: folder} for several.
+
+    ``dtype``: auto | float32 | bfloat16 (``punie.models.precision``); adapters keep fp32 weights.
+    """
     import torch
     from transformers import AutoModelForCausalLM
 
     _quiet_transformers()
-    folder = resolve_model(name)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if dtype == "auto":
-        torch_dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-    else:
-        torch_dtype = getattr(torch, dtype)
+    torch_dtype = resolve_dtype(dtype, device)  # a bad name fails before any conversion
+    folder = resolve_model(name)
     tok = load_tokenizer(str(folder))
     try:
         model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch_dtype)
