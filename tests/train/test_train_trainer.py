@@ -133,3 +133,45 @@ def test_bad_datasets(tiny_model_dir: str, tmp_path: Path) -> None:
         train(cfg(tiny_model_dir, bad, tmp_path / "o"), progress=False)
     assert "train.jsonl:2" in str(exc.value)
     assert not (tmp_path / "o" / "best").exists()
+
+
+def test_bf16_autocast_trains_fp32_lora_and_evals(tiny_model_dir: str, data_dir: Path, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """--dtype bfloat16: forward/backward under bf16 autocast (the loss differs from fp32 by rounding),
+    in-training generation evals run (merged adapter, bf16 KV), weights/LoRA/AdamW state stay fp32."""
+    import peft
+    from transformers import AutoModelForCausalLM
+
+    wrapped: list[torch.nn.Module] = []
+    real = peft.get_peft_model
+
+    def spy(model, *a, **k):  # type: ignore[no-untyped-def]
+        wrapped.append(real(model, *a, **k))
+        return wrapped[-1]
+
+    monkeypatch.setattr(peft, "get_peft_model", spy)
+    kw = dict(iters=3, eval_every=2, eval_samples=2)
+    fp32 = train(cfg(tiny_model_dir, data_dir, tmp_path / "fp32", dtype="float32", **kw), progress=False)
+    out = tmp_path / "bf16"
+    res = train(cfg(tiny_model_dir, data_dir, out, dtype="bfloat16", **kw), progress=False)
+
+    evals = [m for m in res.metrics if m["event"] == "eval"]
+    assert [e["step"] for e in evals] == [2, 3] and all(e["tool_call_accuracy"] is not None for e in evals)
+    assert {e["resolved_dtype"] for e in evals} == {"bfloat16"}
+    assert json.loads((out / "summary.json").read_text())["resolved_dtype"] == "bfloat16"
+    assert json.loads((out / "config.json").read_text())["dtype"] == "bfloat16"
+    assert fp32.resolved_dtype == "float32"
+    loss16, loss32 = (next(m["loss"] for m in r.metrics if m["event"] == "train") for r in (res, fp32))
+    assert loss16 != loss32 and loss16 == pytest.approx(loss32, rel=2e-2)  # same step, bf16 rounding
+
+    model = wrapped[-1]
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir).state_dict()
+    for name, p in model.named_parameters():
+        if "lora_" in name:
+            assert p.requires_grad
+        else:  # frozen, and bit-identical after merged evals
+            assert not p.requires_grad and torch.equal(p.detach(), base[name.replace("base_model.model.", "").replace(".base_layer", "")]), name
+    assert any("lora_B" in k and float(v.abs().sum()) > 0 for k, v in _weights(out / "last").items())  # B starts at 0
+    state = torch.load(out / "checkpoint" / "state.pt", weights_only=False)
+    moments = [t for s in state["optimizer"]["state"].values() for k, t in s.items() if k in ("exp_avg", "exp_avg_sq")]
+    assert moments and {t.dtype for t in moments} == {torch.float32}

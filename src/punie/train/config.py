@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from punie.errors import ConfigError
+from punie.models.precision import HELP as DTYPE_HELP
+from punie.models.precision import check_dtype
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.toml")
 
@@ -54,6 +56,7 @@ class TrainConfig:
     resume: bool = _f(False, "Continue the run in OUT from its checkpoint, exactly.")
     log_every: int = _f(1, "Log train loss to metrics.jsonl every N steps.")
     threads: int = _f(0, "CPU threads for torch (0 = torch's default).")
+    dtype: str = _f("auto", f"Compute precision: {DTYPE_HELP} bfloat16 autocasts; weights, LoRA and AdamW state stay fp32.")
 
     # ---- construction / validation --------------------------------------------------------------
     @classmethod
@@ -109,6 +112,7 @@ class TrainConfig:
                 raise bad(name, f"must not be negative (got {getattr(self, name)})")
         if not self.target_modules.strip():
             raise bad("target_modules", "no target modules")
+        check_dtype(self.dtype)
         return self
 
 

@@ -47,6 +47,7 @@ class TrainResult:
     examples_per_s: float = 0.0
     tokens_per_s: float = 0.0
     supervised_share: float = 0.0
+    resolved_dtype: str = "float32"  # what --dtype auto became on this machine
     run_id: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -205,7 +206,7 @@ def _record_run(cfg: TrainConfig, result: TrainResult, fingerprint: dict[str, An
             model=cfg.model,
             adapter=str(result.best_dir or result.last_dir),
             data_fingerprint=hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:16],
-            config=cfg.to_dict(),
+            config={**cfg.to_dict(), "resolved_dtype": result.resolved_dtype},
             scores={
                 "tool_call_accuracy": result.best_metric,
                 "val_loss": result.best_val_loss,
@@ -242,13 +243,21 @@ def train(
 
     from punie.models import PromptBuilder
     from punie.models.loading import load_model
+    from punie.models.precision import dtype_name, resolve_dtype
     from punie.train import checkpoint as ckpt
     from punie.train.evaluate import eval_cases, make_backend, score_key, tool_call_accuracy, validation_loss
     from punie.train.loss import PrefixLoss, batch_tensors
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    acc = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="bf16" if torch.cuda.is_available() else "no")
+    # bf16: autocast around forward passes; weights, LoRA, gradients and AdamW state stay fp32. Our own
+    # context, not accelerate's mixed_precision: its process-wide state can't change between runs.
+    compute = resolve_dtype(cfg.dtype, "cuda" if torch.cuda.is_available() else "cpu")
+    acc = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="no")
+
+    def autocast() -> Any:
+        return torch.autocast(acc.device.type, dtype=torch.bfloat16, enabled=compute == torch.bfloat16)
+
     main = acc.is_main_process
     world, rank = acc.num_processes, acc.process_index
     talk = progress and main
@@ -277,7 +286,7 @@ def train(
     n_train = sum(p.numel() for p in trainable)
     n_all = sum(p.numel() for p in peft_model.parameters())
     _say(talk, f"LoRA r={cfg.lora_rank} on {cfg.num_layers if cfg.num_layers > 0 else 'all'} blocks: "
-         f"{n_train:,} trainable of {n_all:,} parameters ({100 * n_train / n_all:.2f}%)")
+         f"{n_train:,} trainable of {n_all:,} parameters ({100 * n_train / n_all:.2f}%); compute {dtype_name(compute)}")
 
     optimizer = torch.optim.AdamW(trainable, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_schedule(cfg.warmup, cfg.iters))
@@ -334,10 +343,11 @@ def train(
         t_eval = time.time()
         peft_model.eval()
         try:
-            vloss = validation_loss(peft_model, valid_ex, cfg.batch_size, cfg.val_batches, acc.device)
+            with autocast():  # the precision training computes in
+                vloss = validation_loss(peft_model, valid_ex, cfg.batch_size, cfg.val_batches, acc.device)
             gen: dict[str, Any] = {"tool_call_accuracy": None}
             if cases and main:
-                with torch.no_grad(), acc.autocast():
+                with torch.no_grad(), autocast():
                     gen = tool_call_accuracy(
                         # all cases in one batch (up to 48 rows): decode steps at 8 rows waste the CPU
                         make_backend(peft_model, tok, builder, max(8, cfg.batch_size, min(48, len(cases)))),
@@ -350,7 +360,8 @@ def train(
                 gen = broadcast_object_list([gen])[0]
         finally:
             peft_model.train()
-        return {"event": "eval", "step": step, "val_loss": vloss, **gen, "eval_s": round(time.time() - t_eval, 2)}
+        return {"event": "eval", "step": step, "val_loss": vloss, **gen, "eval_s": round(time.time() - t_eval, 2),
+                "resolved_dtype": dtype_name(compute)}
 
     t_start = time.time()
     seen_examples = seen_tokens = 0
@@ -370,7 +381,8 @@ def train(
                 local = tdata.collate(train_ex, mine or idx[:1])
                 sync = contextlib.nullcontext() if k == len(micro) - 1 else acc.no_sync(wrapped)
                 with sync:
-                    part = wrapped(**batch_tensors(local, acc.device)) * weight
+                    with autocast():
+                        part = wrapped(**batch_tensors(local, acc.device)) * weight
                     (part * world / max(1, total_tokens)).backward()
                 loss_sum += part.detach()
             if world > 1:
@@ -455,6 +467,7 @@ def train(
         examples_per_s=seen_examples / seconds if seconds else 0.0,
         tokens_per_s=seen_tokens / seconds if seconds else 0.0,
         supervised_share=train_stats.share,
+        resolved_dtype=dtype_name(compute),
     )
     if main:
         summary = {k: (str(v) if isinstance(v, Path) else v) for k, v in result.__dict__.items() if k not in ("metrics", "extra")}
