@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from punie.models.precision import HELP as DTYPE_HELP
 from punie.models.registry import DEFAULT_MODEL
 
 MARKER = ".punie-demo"
@@ -126,6 +127,9 @@ def demo_cmd(
             "adapter always runs all of it and McNemar pairs the shared cases). 1 = the whole suite.",
         ),
     ] = BASELINE_SAMPLE,
+    dtype: Annotated[
+        str | None, typer.Option("--dtype", help=f"Precision of training and evals: {DTYPE_HELP} [default: the config's]")
+    ] = None,
 ) -> None:
     """The main job: data → baseline eval → LoRA training → adapter eval → comparison report + verdict."""
     from punie.backends.inprocess import InProcessBackend
@@ -152,6 +156,8 @@ def demo_cmd(
     overrides: dict[str, Any] = {"model": model, "data": str(out / "data"), "output": str(out / "adapter"), "seed": seed}
     if iters:
         overrides["iters"] = iters
+    if dtype:
+        overrides["dtype"] = dtype
     cfg = cfg.replace(**overrides).validate()
     _prepare_out(out)
 
@@ -180,7 +186,7 @@ def demo_cmd(
 
     console.rule("[bold]2/5 baseline eval")
     t0 = time.perf_counter()
-    base_model, tok = load_model(model)
+    base_model, tok = load_model(model, dtype=cfg.dtype)
     backend = InProcessBackend(base_model, tok, batch_size=batch_size, model_name=model)
     base_suites = [x.sample(baseline_sample) if x.name == "punie-tools" else x for x in suites]
     if baseline_sample < 1 and tool_suite is not None:

@@ -10,6 +10,9 @@ from typing import Annotated, Any
 
 import typer
 
+from punie.models.precision import HELP as DTYPE_HELP
+from punie.models.precision import check_dtype, dtype_name
+
 DEFAULT_SUITES = ["punie-tools"]
 
 
@@ -74,6 +77,7 @@ def eval_cmd(
     baseline: Annotated[Path | None, typer.Option("--baseline", help="A baseline report.json to judge this run against (verdict).")] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="In-process generation batch size (default: the backend's).")] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide the progress bar.")] = False,
+    dtype: Annotated[str, typer.Option("--dtype", help=f"In-process weights' precision: {DTYPE_HELP}")] = "auto",
 ) -> None:
     """Evaluate a model or adapter on suites; writes an HTML + JSON report and records the run."""
     from punie.backends import make_backend
@@ -85,6 +89,7 @@ def eval_cmd(
     from punie.runs import record_run
 
     suites = [load_suite(s) for s in (suite or DEFAULT_SUITES)]  # bad names fail before the model loads
+    check_dtype(dtype)
     base_report = load_report(baseline) if baseline else None
     if adapter and not base_url:
         from punie.errors import AdapterError
@@ -99,7 +104,7 @@ def eval_cmd(
         model_name = model or base_url
     else:
         # one adapter: fold it into the base weights for the run (unmerged LoRA adds matmuls per step)
-        options: dict[str, Any] = {"merge_adapter": bool(adapter)}
+        options: dict[str, Any] = {"merge_adapter": bool(adapter), "dtype": dtype}
         if batch_size:
             options["batch_size"] = batch_size
         backend = make_backend(model, adapter=adapter, **options)
@@ -110,6 +115,8 @@ def eval_cmd(
     report = run_eval(backend, suites, model_name=model_name, adapter=adapter, limit=limit, categories=category,
                       progress=not no_progress,
                       max_new_tokens=max_new_tokens)
+    if not base_url:  # what --dtype auto became here
+        report["settings"]["dtype"] = dtype_name(backend.model.dtype)
     v = verdict(base_report, report)
     report["verdict"] = v.to_dict()
     html_path = Path(output) if output else _default_output()

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import typer
 
+from punie.models.precision import HELP as DTYPE_HELP
+from punie.models.precision import check_dtype
 from punie.models.registry import DEFAULT_MODEL
 
 
@@ -68,14 +70,16 @@ def generate_cmd(
     max_new_tokens: int = typer.Option(128, "--max-new-tokens", min=1),
     temperature: float = typer.Option(0.0, "--temperature", min=0.0),
     no_tools: bool = typer.Option(False, "--no-tools", help="Don't offer the 7 tools."),
+    dtype: str = typer.Option("auto", "--dtype", help=f"In-process weights' precision: {DTYPE_HELP}"),
 ) -> None:
     """Generate one reply (with the 7 tools offered) and show the parsed tool calls."""
     from punie.backends import make_backend
     from punie.backends.base import GenerationRequest
     from punie.toolcalls import parse
 
+    check_dtype(dtype)
     start = time.time()
-    backend = make_backend(model, adapter=adapter, base_url=base_url)
+    backend = make_backend(model, adapter=adapter, base_url=base_url, dtype=dtype)
     loaded = time.time()
     req = GenerationRequest(
         [{"role": "user", "content": prompt}],

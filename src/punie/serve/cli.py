@@ -8,6 +8,8 @@ from pathlib import Path
 import typer
 
 from punie.errors import ConfigError
+from punie.models.precision import HELP as DTYPE_HELP
+from punie.models.precision import check_dtype
 from punie.models.registry import DEFAULT_MODEL
 from punie.serve._app import ServeLimits
 
@@ -71,6 +73,7 @@ def serve_cmd(
         "--print-launch",
         help="Print commands to serve the same base + adapters on vllm or llama.cpp, then exit.",
     ),
+    dtype: str = typer.Option("auto", "--dtype", help=f"Weights' precision: {DTYPE_HELP}"),
 ) -> None:
     """OpenAI-compatible server whose replies carry tool_calls parsed with punie's own parser."""
     from punie.serve.launch import KINDS
@@ -79,6 +82,7 @@ def serve_cmd(
         raise ConfigError(
             f"unknown target {print_launch!r} (one of {', '.join(KINDS)})", location="--print-launch"
         )
+    check_dtype(dtype)
     if not 0 < port < 65536:
         raise ConfigError(f"port {port} is out of range", location="--port")
     if max_tokens_limit < 1:
@@ -112,6 +116,7 @@ def serve_cmd(
         max_body_bytes,
         batch_size,
         not no_prefix_cache,
+        dtype,
     )
 
 
@@ -125,6 +130,7 @@ def _serve(
     max_body_bytes: int,
     batch_size: int,
     prefix_cache: bool,
+    dtype: str = "auto",
 ) -> None:
     import uvicorn
 
@@ -140,7 +146,7 @@ def _serve(
         f"punie serve: loading {model}" + (f" with adapters {', '.join(adapters)}" if adapters else ""),
         err=True,
     )
-    loaded, tok = load_model(model, adapter={n: str(p) for n, p in adapters.items()} or None)
+    loaded, tok = load_model(model, adapter={n: str(p) for n, p in adapters.items()} or None, dtype=dtype)
     # keep_merged: an adapter's LoRA stays folded into the weights while requests keep asking for it
     # (batch-1 decode is memory-bound here; unmerged LoRA made a served tool call ~1.6x slower)
     backend = InProcessBackend(

@@ -10,6 +10,8 @@ from typing import Any
 import typer
 
 from punie.errors import ConfigError
+from punie.models.precision import HELP as DTYPE_HELP
+from punie.models.precision import check_dtype
 from punie.toolcalls.registry import FORMATS  # names only: format modules load on first parse
 from punie.toolcalls.result import NO_CALL_FORMAT
 
@@ -73,12 +75,14 @@ def probe_cmd(
     n: int = typer.Option(4, "-n", min=1, help="Number of tool prompts and of no-tool prompts."),
     max_new_tokens: int = typer.Option(128, "--max-new-tokens", min=1),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+    dtype: str = typer.Option("auto", "--dtype", help=f"In-process weights' precision: {DTYPE_HELP}"),
 ) -> None:
     """Which tool-call format does the model emit, does it parse, and is the call right?"""
     from punie.backends import make_backend
     from punie.toolcalls.probe import rows_to_dicts, run_probe, summarize
 
-    backend = make_backend(model, adapter=adapter, base_url=base_url)
+    check_dtype(dtype)
+    backend = make_backend(model, adapter=adapter, base_url=base_url, dtype=dtype)
     rows = run_probe(backend, n, max_new_tokens=max_new_tokens)
     summary = summarize(rows)
     if as_json:
