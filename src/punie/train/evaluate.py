@@ -19,10 +19,6 @@ from punie.models.prompt import PromptBuilder, message_calls
 from punie.train.data import Conversation, Example, collate, eval_batches
 from punie.train.loss import batch_tensors, shared_prefix_loss
 
-# A turn whose reference has no call is decided by whether a call shows up; models put calls
-# first, so a short budget is enough there and keeps evals cheap on CPU.
-NO_CALL_BUDGET = 32
-
 
 @dataclass
 class EvalCase:
@@ -43,12 +39,6 @@ def eval_cases(convs: list[Conversation], limit: int) -> list[EvalCase]:
     return cases
 
 
-def calls_match(predicted: list[dict[str, Any]], expected: list[dict[str, Any]]) -> bool:
-    from punie.eval.scoring import calls_equal
-
-    return bool(calls_equal(predicted, expected))
-
-
 def make_backend(model: Any, tokenizer: Any, builder: PromptBuilder, batch_size: int) -> Any:
     """A fresh in-process backend (fresh prefix cache: the weights change between evals).
 
@@ -62,34 +52,38 @@ def make_backend(model: Any, tokenizer: Any, builder: PromptBuilder, batch_size:
 
 
 def tool_call_accuracy(backend: Any, cases: list[EvalCase], *, max_new_tokens: int = 128) -> dict[str, Any]:
+    """Generated-call accuracy scored exactly as ``punie eval`` scores a suite case.
+
+    Same scorer (``score_case``: a broken call block is a failure, in a no-call turn a false call)
+    and the same per-case token budget (``token_budget``: expected calls + slack, or the no-call
+    budget), capped by ``max_new_tokens``; so a checkpoint picked here is picked by the suite's rule.
+    """
     from punie.backends.base import GenerationRequest
-    from punie.toolcalls import parse
+    from punie.eval.scoring import score_case
+    from punie.eval.suites.tools import token_budget
 
     if not cases:
         return {"tool_call_accuracy": None, "eval_cases": 0}
+    suite_cases = [{"id": c.source, "messages": c.messages, "tools": c.tools, "expected_calls": c.expected} for c in cases]
     reqs = [
-        GenerationRequest(
-            messages=c.messages,
-            tools=c.tools,
-            max_new_tokens=max_new_tokens if c.expected else min(max_new_tokens, NO_CALL_BUDGET),
-        )
-        for c in cases
+        GenerationRequest(messages=c["messages"], tools=c["tools"], max_new_tokens=min(max_new_tokens, token_budget(c)))
+        for c in suite_cases
     ]
     gens = backend.generate(reqs)
     correct = call_turns = call_ok = false_calls = no_call_turns = 0
     samples = []
-    for case, gen in zip(cases, gens, strict=True):
-        parsed = parse(gen.text, case.tools)
-        ok = calls_match(parsed.calls, case.expected)
+    for case, gen in zip(suite_cases, gens, strict=True):
+        rec = score_case(case, gen.text)
+        ok = rec["correct"]
         correct += ok
-        if case.expected:
+        if case["expected_calls"]:
             call_turns += 1
             call_ok += ok
         else:
             no_call_turns += 1
-            false_calls += bool(parsed.calls)
+            false_calls += rec["false_call"]
         if not ok and len(samples) < 3:
-            samples.append({"source": case.source, "expected": case.expected, "raw": gen.text[:300]})
+            samples.append({"source": case["id"], "expected": case["expected_calls"], "raw": gen.text[:300]})
     return {
         "tool_call_accuracy": correct / len(cases),
         "call_turn_accuracy": call_ok / call_turns if call_turns else None,
