@@ -67,3 +67,27 @@ def test_real_demo_raises_tool_calling(tmp_path: Path) -> None:
     assert base["n"] == tuned["n"] > 20
     assert tuned["accuracy"] >= base["accuracy"] + 0.25, (base, tuned)
     assert summary["runs"]["adapter"] is not None
+
+
+def test_presets_load_and_the_demo_generates_enough_data() -> None:
+    from punie.demo import data_size
+    from punie.train import PRESETS, default_config, preset_config
+
+    assert set(PRESETS) >= {"default", "thorough"}
+    assert preset_config("default") == default_config()
+    thorough = preset_config("thorough")
+    assert thorough.iters > default_config().iters
+    # every key of a preset file is a real config key (load_config would raise otherwise) and differs
+    assert thorough.iters * thorough.batch_size <= data_size(thorough) < 1.2 * thorough.iters * thorough.batch_size
+    assert data_size(default_config()) == 3000
+
+
+def test_demo_rejects_an_unknown_preset_and_preset_with_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--out", str(tmp_path / "d"), "--preset", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown preset 'nope'" in err and "thorough" in err and len(err.strip().splitlines()) <= 2
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("iters = 3\n")
+    assert main(["demo", "--out", str(tmp_path / "d"), "--preset", "thorough", "--config", str(cfg)]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()

@@ -7,6 +7,7 @@ comparison report with the verdict → runs registry → a summary on the termin
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 from pathlib import Path
@@ -22,6 +23,13 @@ DEFAULT_SUITES = ("punie-tools", "reasoning")  # code/agentic are minutes each o
 # The base model calls no tool in the trained format (1 % on punie-tools): a stratified share of the
 # suite measures that as well as all of it, and the minutes saved go to training.
 BASELINE_SAMPLE = 0.2
+
+
+def data_size(cfg: Any) -> int:
+    """Train conversations to generate: every example seen once (+10 %), at least the default 3000."""
+    from punie.data.generator import DEFAULT_SIZE
+
+    return max(DEFAULT_SIZE, math.ceil(1.1 * cfg.iters * cfg.batch_size * cfg.grad_accum))
 
 
 def _console():  # type: ignore[no-untyped-def]
@@ -108,10 +116,22 @@ def demo_cmd(
         "punie-demo"
     ),
     model: Annotated[str, typer.Option("--model", "-m", help="Base model (alias, HF folder, .gguf).")] = DEFAULT_MODEL,
+    preset: Annotated[
+        str,
+        typer.Option(
+            "--preset",
+            help="Shipped training config: 'default' (fits 10 minutes on 2 CPU cores) or 'thorough' "
+            "(8x the examples; see docs/tuning.md for its time and accuracy).",
+        ),
+    ] = "default",
     config: Annotated[
-        Path | None, typer.Option("--config", help="Training config file (TOML/YAML); default: the shipped one.")
+        Path | None, typer.Option("--config", help="Training config file (TOML/YAML) instead of a preset.")
     ] = None,
-    size: Annotated[int | None, typer.Option("--size", min=10, help="Training conversations to generate.")] = None,
+    size: Annotated[
+        int | None,
+        typer.Option("--size", min=10, help="Training conversations to generate [default: enough that no "
+                     "conversation is seen twice, at least 3000]."),
+    ] = None,
     iters: Annotated[int | None, typer.Option("--iters", min=1, help="Override the training steps.")] = None,
     suite: Annotated[
         list[str] | None, typer.Option("--suite", "-s", help="Eval suites (default: punie-tools, reasoning).")
@@ -134,13 +154,13 @@ def demo_cmd(
     """The main job: data → baseline eval → LoRA training → adapter eval → comparison report + verdict."""
     from punie.backends.inprocess import InProcessBackend
     from punie.data import check_leakage, generate_dataset, validate_dataset, write_dataset
-    from punie.errors import DatasetError
+    from punie.errors import ConfigError, DatasetError
     from punie.eval.compare import compare_reports, verdict
     from punie.eval.report import read_metrics_jsonl, write_comparison_html
     from punie.eval.runner import run_eval
     from punie.eval.suites import load_suite
     from punie.models.loading import attach_adapters, load_model, resolve_model
-    from punie.train import default_config, load_config, train
+    from punie.train import load_config, preset_config, train
 
     console = _console()
     t_start = time.perf_counter()
@@ -152,7 +172,9 @@ def demo_cmd(
 
     out = out.resolve()
     suites = [load_suite(s) for s in (suite or DEFAULT_SUITES)]  # bad names fail before any work
-    cfg = load_config(config) if config else default_config()
+    if config and preset != "default":
+        raise ConfigError("give --preset or --config, not both", location="--preset")
+    cfg = load_config(config) if config else preset_config(preset)
     overrides: dict[str, Any] = {"model": model, "data": str(out / "data"), "output": str(out / "adapter"), "seed": seed}
     if iters:
         overrides["iters"] = iters
@@ -168,7 +190,7 @@ def demo_cmd(
 
     console.rule("[bold]1/5 data")
     t0 = time.perf_counter()
-    ds = generate_dataset(seed=seed, **({"size": size} if size else {}))
+    ds = generate_dataset(seed=seed, size=size or data_size(cfg))
     write_dataset(ds, out / "data")
     report = validate_dataset(out / "data")
     console.print(

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from punie.train.config import TrainConfig, default_config, load_config
+from punie.train.config import PRESETS, TrainConfig, default_config, load_config, preset_config
 
 if TYPE_CHECKING:
     from punie.train.trainer import TrainResult
 
-__all__ = ["TrainConfig", "TrainResult", "default_config", "fuse", "load_config", "sweep", "train"]
+__all__ = ["PRESETS", "TrainConfig", "TrainResult", "default_config", "fuse", "load_config", "preset_config", "sweep", "train"]
 
 
 def train(config: TrainConfig, **kwargs: Any) -> TrainResult:

@@ -18,6 +18,12 @@ from punie.models.precision import HELP as DTYPE_HELP
 from punie.models.precision import check_dtype
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.toml")
+# Named configs shipped with punie (``punie demo --preset NAME``); each file holds only the keys it
+# changes on top of the dataclass defaults.
+PRESETS: dict[str, Path] = {
+    "default": DEFAULT_CONFIG_PATH,
+    "thorough": Path(__file__).with_name("thorough_config.toml"),
+}
 
 
 def _f(default: Any, help: str, *, short: str | None = None, flag: bool = True) -> Any:
@@ -186,3 +192,10 @@ def _field(name: str) -> dataclasses.Field[Any]:
 def default_config() -> TrainConfig:
     """The shipped demo default (default_config.toml) on top of the dataclass defaults."""
     return load_config(DEFAULT_CONFIG_PATH)
+
+
+def preset_config(name: str) -> TrainConfig:
+    """A shipped named config (``PRESETS``); an unknown name is a ConfigError naming the choices."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}", location="--preset", hint=f"one of: {', '.join(PRESETS)}")
+    return load_config(PRESETS[name])
