@@ -128,7 +128,7 @@ def test_valid_and_test_share_nothing_with_train() -> None:
         assert first not in train_prompts
 
 
-def test_call_only_share_cuts_tool_conversations_after_the_first_call(tmp_path: Path) -> None:
+def test_call_only_share_cuts_tool_conversations_after_their_last_call(tmp_path: Path) -> None:
     from punie.data import validate_dataset, write_dataset
     from punie.data.generator import call_only
 
@@ -145,10 +145,12 @@ def test_call_only_share_cuts_tool_conversations_after_the_first_call(tmp_path: 
     write_dataset(cut, tmp_path / "d")
     report = validate_dataset(tmp_path / "d")
     assert not report.errors and not report.warnings
-    # call_only keeps the request and the call and nothing after
-    conv = next(c for c in whole.train if len(c["messages"]) > 4 and has_call(c))
-    short = call_only(conv)["messages"]
-    assert short == conv["messages"][: len(short)] and short[-1].get("tool_calls")
-    assert not any(m.get("tool_calls") for m in short[:-1])
+    # call_only keeps every call turn (multi-step chains, follow-ups) and drops what follows the last
+    for conv in [c for c in whole.train if len(c["messages"]) > 4 and has_call(c)][:50]:
+        short = call_only(conv)["messages"]
+        assert short == conv["messages"][: len(short)] and short[-1].get("tool_calls")
+        n_calls = sum(bool(m.get("tool_calls")) for m in conv["messages"])
+        assert sum(bool(m.get("tool_calls")) for m in short) == n_calls
+        assert not any(m.get("tool_calls") for m in conv["messages"][len(short):])
     with pytest.raises(ValueError):
         generate_dataset(size=10, call_only_share=1.5)

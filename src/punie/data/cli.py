@@ -49,7 +49,7 @@ def generate_cmd(
     call_only_share: Annotated[
         float,
         typer.Option("--call-only-share", min=0.0, max=1.0,
-                     help="Share of train tool conversations cut right after their first call (shorter, cheaper to train)."),
+                     help="Share of train tool conversations cut right after their last call (no final answer: shorter, cheaper to train)."),
     ] = DEFAULT_CALL_ONLY_SHARE,
 ) -> None:
     """Generate a tool-calling dataset for the 7 tools (valid/test use held-out phrasings and values)."""
