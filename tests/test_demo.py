@@ -31,7 +31,7 @@ def test_demo_end_to_end_on_tiny_model(tmp_path: Path, tiny_model_dir: str) -> N
     for rel in ("comparison.html", "baseline/report.html", "baseline/report.json", "adapter_eval/report.json",
                 "data/train.jsonl", "adapter/best/adapter_config.json", "adapter/metrics.jsonl"):
         assert (out / rel).is_file(), rel
-    assert summary["train"]["steps"] == 2
+    assert summary["train"]["steps"] == 2 and summary["train"]["examples_seen"] == 8
     assert summary["verdict"]["gates"] and "passed" in summary["verdict"]
     html = (out / "comparison.html").read_text()
     assert "punie-tools" in html or "tool_call" in html
@@ -58,10 +58,14 @@ def test_demo_refuses_a_foreign_output_folder(tmp_path: Path, capsys: pytest.Cap
 
 
 @pytest.mark.slow
-def test_real_demo_raises_tool_calling(tmp_path: Path) -> None:
+@pytest.mark.parametrize("dtype", ["auto", "bfloat16"])
+def test_real_demo_raises_tool_calling(tmp_path: Path, dtype: str) -> None:
     # the whole baseline, so both evals see the same first 60 cases; compared on the call cases (the
-    # mixed tool-calling score depends on how many no-call cases a subset holds)
-    summary = _run_demo(tmp_path, None, iters=40, limit=60, size=600, more=("--baseline-sample", "1"))
+    # mixed tool-calling score depends on how many no-call cases a subset holds). bfloat16: training
+    # under bf16 autocast and bf16 inference weights must learn as well (slow on CPUs without bf16 units)
+    summary = _run_demo(tmp_path, None, iters=40, limit=60, size=600,
+                        more=("--baseline-sample", "1", "--dtype", dtype))
+    assert summary["train"]["resolved_dtype"] == ("bfloat16" if dtype == "bfloat16" else summary["train"]["resolved_dtype"])
     base = json.loads(Path(summary["baseline_report"]).with_suffix(".json").read_text())["categories"]["tool_call"]
     tuned = json.loads(Path(summary["adapter_report"]).with_suffix(".json").read_text())["categories"]["tool_call"]
     assert base["n"] == tuned["n"] > 20

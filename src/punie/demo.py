@@ -262,6 +262,9 @@ def demo_cmd(
             "best_step": result.best_step,
             "best_metric": result.best_metric,
             "examples_per_s": result.examples_per_s,
+            "examples_seen": result.steps * cfg.batch_size * cfg.grad_accum,
+            "resolved_dtype": result.resolved_dtype,
+            "preset": None if config else preset,
         },
         "tool_calling": {"baseline": base_report.get("tool_calling"), "adapter": cand_report.get("tool_calling")},
     }
