@@ -7,6 +7,7 @@ Public API (stable): ``Workspace``, ``ToolResult``, ``ToolEvent``.
         result = ws.execute_call({"name": "run_command", "arguments": {"command": "pytest -q"}})
 """
 
+from punie.agent import sandbox
 from punie.agent._workspace import ToolEvent, ToolResult, Workspace
 
-__all__ = ["ToolEvent", "ToolResult", "Workspace"]
+__all__ = ["ToolEvent", "ToolResult", "Workspace", "sandbox"]

@@ -1,7 +1,9 @@
-"""One shell command in its own process group, with capped output and a group-wide kill.
+"""One command in its own process group, with capped output and a group-wide kill.
 
 Threads, not asyncio: the Workspace is called synchronously from agent loops and eval runners,
 and a reader thread per command is what keeps a chatty background process from filling its pipe.
+The argv (usually a ``punie.agent.sandbox`` wrapper around a shell) and the environment are the
+caller's; this module only runs, reads and kills.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ import subprocess
 import threading
 import time
 
-# bash when present: small models write bash-isms ([[ ]], source, arrays) far more than POSIX sh.
-_SHELL = "/bin/bash" if os.path.exists("/bin/bash") else None
-# After the shell exits, keep reading this long for output still buffered in the pipe (or held
-# open by a daemon that escaped the process group with setsid) before giving up on EOF.
+# After the leader exits, keep reading this long for output still buffered in the pipe (or held
+# open by a daemon that escaped the process group with setsid, unconfined) before giving up on EOF.
 _DRAIN_S = 0.5
+# Past this much output (in total, not kept) the command is killed: a head/tail buffer keeps memory
+# bounded, but a command printing gigabytes still costs the reader CPU for as long as it runs.
+OUTPUT_CAP = 16 << 20
 
 
 class OutputBuffer:
@@ -84,30 +87,43 @@ def decode_suffix(data: bytes) -> str:
 
 
 class Terminal:
-    """A running (or finished) shell command.
+    """A running (or finished) command: ``argv`` with stdout and stderr merged into one capped buffer.
 
-    The process runs in a new session, so its process group holds the shell and everything it
-    starts. The leader is waited for with ``WNOWAIT`` first: until we reap it, its pid (the group
-    id) cannot be reused, so signalling the group can never hit an unrelated process.
+    The process runs in a new session, so its process group holds it and everything it starts
+    (inside bwrap: the sandbox, whose PID namespace dies with it). The leader is waited for with
+    ``WNOWAIT`` first: until we reap it, its pid (the group id) cannot be reused, so signalling the
+    group can never hit an unrelated process. ``stdin`` bytes are written once, then closed.
     """
 
-    def __init__(self, command: str, *, cwd: str, output_limit: int) -> None:
-        env = dict(os.environ)
-        env["PYTHONUNBUFFERED"] = "1"  # background output should show up while the process runs
-        self.command = command
+    def __init__(
+        self,
+        argv: list[str],
+        *,
+        cwd: str,
+        env: dict[str, str],
+        output_limit: int,
+        output_cap: int | None = OUTPUT_CAP,
+        stdin: bytes | None = None,
+        graceful: bool = True,
+    ) -> None:
+        self.argv = argv
+        # bwrap dies of SIGTERM and its namespace init then SIGKILLs everything: no grace to give
+        self.graceful = graceful
         self.started = time.monotonic()
         self.output = OutputBuffer(output_limit)
+        self.output_cap = output_cap
+        self.overflowed = False  # killed for passing output_cap
         self._proc = subprocess.Popen(
-            command,
-            shell=True,
-            executable=_SHELL,
+            argv,
             cwd=cwd,
             env=env,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        if stdin is not None:
+            self._feed_stdin(stdin)
         self.pid = self._proc.pid
         self._lock = threading.Lock()
         self._reaped = False
@@ -140,7 +156,10 @@ class Terminal:
         return True
 
     def text(self) -> tuple[str, bool]:
-        return self.output.text()
+        text, truncated = self.output.text()
+        if self.overflowed:
+            text += f"\n[... killed: the output passed {self.output_cap} bytes ...]\n"
+        return text, truncated or self.overflowed
 
     # -- signals -------------------------------------------------------------------------------
     def signal_group(self, sig: int) -> None:
@@ -151,18 +170,27 @@ class Terminal:
                 os.killpg(self.pid, sig)
 
     def kill(self, grace: float) -> None:
-        """SIGTERM the whole group, then SIGKILL it if the shell is still alive after ``grace`` s.
+        """SIGTERM the whole group, then SIGKILL it if the leader is still alive after ``grace`` s
+        (not graceful: SIGKILL at once).
 
-        Group members that outlive the shell are SIGKILLed by the waiter as soon as the shell dies,
+        Group members that outlive the leader are SIGKILLed by the waiter as soon as it dies,
         so a grandchild that ignores SIGTERM cannot survive either way.
         """
         if self._exited.is_set():
             return
-        self.signal_group(signal.SIGTERM)
-        if not self._exited.wait(max(0.0, grace)):
+        if self.graceful:
+            self.signal_group(signal.SIGTERM)
+        if not self.graceful or not self._exited.wait(max(0.0, grace)):
             self.signal_group(signal.SIGKILL)
             self._exited.wait(10.0)
         self._eof.wait(_DRAIN_S + 1.0)
+
+    def _feed_stdin(self, data: bytes) -> None:
+        assert self._proc.stdin is not None
+        with contextlib.suppress(OSError):  # a child that exits without reading is not our error
+            self._proc.stdin.write(data)
+        with contextlib.suppress(OSError):
+            self._proc.stdin.close()
 
     # -- threads -------------------------------------------------------------------------------
     def _wait_loop(self) -> None:
@@ -194,6 +222,10 @@ class Terminal:
                     if not data:
                         break
                     self.output.feed(data)
+                    if self.output_cap is not None and self.output.total > self.output_cap:
+                        self.overflowed = True
+                        self.signal_group(signal.SIGKILL)
+                        break
         except OSError:
             pass
         finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -23,7 +24,8 @@ import jsonschema
 from jsonschema.exceptions import best_match
 
 from punie.agent._paths import PathRefused, is_inside, resolve_inside, show
-from punie.agent._terminal import Terminal, decode_prefix
+from punie.agent._terminal import OUTPUT_CAP, Terminal, decode_prefix
+from punie.agent.sandbox import SHELL, Limits, Sandbox, make_sandbox, refusal
 from punie.errors import ConfigError
 from punie.toolcalls.specs import TOOL_NAMES, default_tools, tool_name, tool_parameters
 
@@ -86,7 +88,7 @@ def _kill_all(terminals: dict[str, Terminal], live: set[Terminal], grace: float)
     """SIGTERM every running terminal at once, then SIGKILL what is left after ``grace``."""
     running = [t for t in {*terminals.values(), *live} if t.running]
     for term in running:
-        term.signal_group(signal.SIGTERM)
+        term.signal_group(signal.SIGTERM if term.graceful else signal.SIGKILL)
     deadline = time.monotonic() + grace
     for term in running:
         term.wait(max(0.0, deadline - time.monotonic()))
@@ -100,6 +102,11 @@ class Workspace:
     ``permissions`` maps tool names (or ``"*"`` for the rest) to ``"allow"``, ``"deny"`` or
     ``"ask"``; ``ask(name, arguments) -> bool`` decides the ``"ask"`` ones. Everything is allowed
     by default. Use as a context manager, or call ``close()``, to kill what is still running.
+
+    Commands run confined (``punie.agent.sandbox``): only ``root`` writable, no network unless
+    ``allow_network``, a scrubbed environment, ``limits``. Where this machine cannot confine them,
+    ``run_command`` refuses unless ``allow_unconfined``. Both default to the environment
+    (``PUNIE_ALLOW_NETWORK``, ``PUNIE_ALLOW_UNCONFINED``), which ``punie eval``'s flags set.
     """
 
     def __init__(
@@ -113,6 +120,10 @@ class Workspace:
         read_limit: int = 256 * 1024,
         kill_grace: float = 2.0,
         max_terminals: int = 16,
+        allow_network: bool | None = None,
+        allow_unconfined: bool | None = None,
+        limits: Limits | None = None,
+        output_cap: int = OUTPUT_CAP,
     ) -> None:
         root_path = Path(root).expanduser()
         if not root_path.is_dir():
@@ -129,6 +140,12 @@ class Workspace:
         self.read_limit = int(read_limit)
         self.kill_grace = float(kill_grace)
         self.max_terminals = int(max_terminals)
+        self.output_cap = max(int(output_cap), self.output_limit)
+        # made at the first command (probing costs a bwrap start); a Workspace for files never pays
+        self._make_sandbox = functools.partial(
+            make_sandbox, self._root, network=allow_network, allow_unconfined=allow_unconfined, limits=limits
+        )
+        self._sandbox_made: list[Sandbox | None] = []
         self.permissions = self._check_permissions(permissions, ask)
         self.ask = ask
         self.history: list[ToolEvent] = []
@@ -383,12 +400,13 @@ class Workspace:
             if not os.path.isdir(workdir):
                 kind = "not_found" if not os.path.exists(workdir) else "error"
                 return _error(f"error: cwd is not a directory: {show(cwd)}", kind)
+        if self.sandbox is None:
+            return _error(refusal("run_command"), "refused")
         if background:
             return self._start_background(command, workdir)
-        try:
-            term = Terminal(command, cwd=workdir, output_limit=self.output_limit)
-        except OSError as exc:
-            return _error(f"error: cannot start the command: {exc.strerror or exc}", "error")
+        term = self._spawn(command, workdir)
+        if isinstance(term, ToolResult):
+            return term
         with self._lock:
             self._live.add(term)
         try:
@@ -424,13 +442,31 @@ class Workspace:
                     "kill or release one first",
                     "error",
                 )
-            try:
-                term = Terminal(command, cwd=workdir, output_limit=self.output_limit)
-            except OSError as exc:
-                return _error(f"error: cannot start the command: {exc.strerror or exc}", "error")
+            term = self._spawn(command, workdir)
+            if isinstance(term, ToolResult):
+                return term
             tid = f"term-{next(self._ids)}"
             self._terminals[tid] = term
         return ToolResult(content=f"terminal_id: {tid}", ok=True, terminal_id=tid)
+
+    @property
+    def sandbox(self) -> Sandbox | None:
+        """How commands run here; None when they cannot be confined and nobody opted in."""
+        if not self._sandbox_made:
+            self._sandbox_made.append(self._make_sandbox())
+        return self._sandbox_made[0]
+
+    def _spawn(self, command: str, workdir: str) -> Terminal | ToolResult:
+        sandbox = self.sandbox
+        assert sandbox is not None
+        # PYTHONUNBUFFERED: background output should show up while the process runs
+        env = sandbox.env({"PYTHONUNBUFFERED": "1"})
+        try:
+            return Terminal(sandbox.argv([SHELL, "-c", command], workdir), cwd=workdir, env=env,
+                            output_limit=self.output_limit, output_cap=self.output_cap,
+                            graceful=not sandbox.confined)
+        except OSError as exc:
+            return _error(f"error: cannot start the command: {exc.strerror or exc}", "error")
 
     def _terminal(self, terminal_id: str) -> Terminal | ToolResult:
         with self._lock:
