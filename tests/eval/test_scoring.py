@@ -142,3 +142,12 @@ def test_rendered_calls_score_correct(calls):
     expected = [{"name": c["name"], "arguments": {k: v.strip() for k, v in c["arguments"].items()}} for c in calls]
     rec = score_case(case(expected, "tool_call" if calls else "no_call"), render_calls(calls))
     assert rec["correct"], rec
+
+
+def test_one_rule_eval_scoring_reexports_the_toolcalls_rule():
+    import punie.eval.scoring as old
+    import punie.toolcalls.scoring as rule
+    from punie.eval import score_case as public
+
+    assert old.score_case is rule.score_case is public
+    assert old.calls_equal is rule.calls_equal and old.failure_reason is rule.failure_reason

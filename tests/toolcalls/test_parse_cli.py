@@ -135,14 +135,16 @@ def test_run_probe_scores_each_reply() -> None:
         ("tool", "pythonic", True, True),
         ("tool", "none", False, False),
         ("no_tool", "hermes", True, False),
-        ("no_tool", "hermes", False, True),
+        ("no_tool", "hermes", False, False),  # broken markup is an attempted call: eval's rule
         ("no_tool", "none", True, True),
         ("no_tool", "none", True, True),
     ]
     s = summarize(rows)
-    assert (s["tool_correct"], s["tool_parsed"], s["no_tool_correct"]) == (2, 3, 3)
+    assert [r.failure for r in rows] == [None, "wrong_arguments", None, "missed_call", "false_call", "false_call",
+                                         None, None]
+    assert (s["tool_correct"], s["tool_parsed"], s["no_tool_correct"]) == (2, 3, 2)
     assert s["format_histogram"] == {"none": 3, "hermes": 3, "json_fence": 1, "pythonic": 1}
-    assert s["formats"]["hermes"] == {"replies": 3, "parsed": 2, "correct": 2}
+    assert s["formats"]["hermes"] == {"replies": 3, "parsed": 2, "correct": 1}
 
 
 def test_probe_command_table_and_json(capsys, monkeypatch) -> None:

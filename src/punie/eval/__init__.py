@@ -20,7 +20,7 @@ _EXPORTS = {
     "load_report": "punie.eval.compare",
     "load_suite": "punie.eval.suites",
     "Suite": "punie.eval.suites",
-    "score_case": "punie.eval.scoring",
+    "score_case": "punie.toolcalls.scoring",
     "wilson_interval": "punie.eval.stats",
     "mcnemar_exact": "punie.eval.stats",
 }

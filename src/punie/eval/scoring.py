@@ -1,123 +1,19 @@
-"""Argument-level scoring of tool-call replies against ``expected_calls`` (rules in DESIGN.md).
+"""Kept importable: the scoring rule lives in ``punie.toolcalls.scoring`` (one rule for eval,
+training's in-run eval, probe and compare)."""
 
-A case is correct when the calls parsed from the reply equal the expected calls as a multiset:
-names equal, arguments equal as JSON values (1 == 1.0, but true != 1), strings compared after
-trimming surrounding whitespace, order-insensitive across several calls.
-"""
+from punie.toolcalls.scoring import (
+    FAILURE_REASONS,
+    NO_CALL,
+    UNPARSABLE,
+    call_pairs,
+    calls_equal,
+    canon,
+    failure_reason,
+    field_scores,
+    json_equal,
+    score_calls,
+    score_case,
+)
 
-from __future__ import annotations
-
-from collections import Counter
-from typing import Any
-
-from punie.toolcalls import ParseResult, parse
-from punie.toolcalls.result import CANONICAL_FORMAT, NO_CALL_FORMAT
-
-
-def canon(value: Any) -> Any:
-    """A hashable canonical form: equal canon ⇔ equal as JSON values under punie's rules."""
-    if isinstance(value, bool):  # before int: bool is an int subclass in Python, not in JSON
-        return ("bool", value)
-    if isinstance(value, int | float):
-        return ("num", float(value))
-    if isinstance(value, str):
-        return ("str", value.strip())
-    if value is None:
-        return ("null",)
-    if isinstance(value, list | tuple):
-        return ("list", tuple(canon(v) for v in value))
-    if isinstance(value, dict):
-        return ("obj", frozenset((str(k), canon(v)) for k, v in value.items()))
-    return ("other", repr(value))
-
-
-def json_equal(a: Any, b: Any) -> bool:
-    return canon(a) == canon(b)
-
-
-def _call_key(call: dict[str, Any]) -> tuple[str, Any]:
-    args = call.get("arguments")
-    return (str(call.get("name", "")), canon(args if isinstance(args, dict) else {}))
-
-
-def calls_equal(predicted: list[dict[str, Any]], expected: list[dict[str, Any]]) -> bool:
-    """Multiset equality of calls (order-insensitive)."""
-    return Counter(map(_call_key, predicted)) == Counter(map(_call_key, expected))
-
-
-def _fields(calls: list[dict[str, Any]]) -> Counter:
-    out: Counter = Counter()
-    for call in calls:
-        args = call.get("arguments") if isinstance(call.get("arguments"), dict) else {}
-        for key, value in args.items():
-            out[(str(call.get("name", "")), str(key), canon(value))] += 1
-    return out
-
-
-def field_scores(predicted: list[dict[str, Any]], expected: list[dict[str, Any]]) -> tuple[float, float, float]:
-    """Precision, recall, F1 over (tool, argument, value) fields; a field only counts under the right tool."""
-    pred, exp = _fields(predicted), _fields(expected)
-    hits = sum((pred & exp).values())
-    names_match = Counter(c.get("name") for c in predicted) == Counter(c.get("name") for c in expected)
-    # Calls without arguments: nothing to count, so the name decides (1 if right, 0 if not).
-    precision = hits / sum(pred.values()) if pred else float(names_match and not exp)
-    recall = hits / sum(exp.values()) if exp else float(names_match and not pred)
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return precision, recall, f1
-
-
-def score_calls(result: ParseResult, expected_calls: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per-case scores for a parsed reply (see ``score_case``)."""
-    calls = result.calls
-    # A broken call block is still an attempted call: in a no-call case it is a false call, and in a
-    # call case it means the agent would receive a parse error instead of running the tool.
-    attempted = bool(calls) or bool(result.errors)
-    expects_call = bool(expected_calls)
-    lenient_ok = not result.errors
-    strict_ok = lenient_ok and result.format in (CANONICAL_FORMAT, NO_CALL_FORMAT) and not result.repaired
-    if expects_call:
-        correct = lenient_ok and calls_equal(calls, expected_calls)
-        name_correct = Counter(c.get("name") for c in calls) == Counter(c["name"] for c in expected_calls)
-    else:
-        correct = not attempted
-        name_correct = not attempted
-    precision, recall, f1 = field_scores(calls, expected_calls) if expects_call else (
-        (1.0, 1.0, 1.0) if not calls else (0.0, 1.0, 0.0)
-    )
-    return {
-        "correct": bool(correct),
-        "calls": calls,
-        "expected_calls": expected_calls,
-        "format": result.format,
-        "strict_ok": bool(strict_ok),
-        "lenient_ok": bool(lenient_ok),
-        "parse_errors": list(result.errors),
-        "name_correct": bool(name_correct),
-        "args_exact": bool(expects_call and lenient_ok and calls_equal(calls, expected_calls)),
-        "arg_precision": precision,
-        "arg_recall": recall,
-        "arg_f1": f1,
-        "expects_call": expects_call,
-        "false_call": bool(not expects_call and attempted),
-        "missed_call": bool(expects_call and not calls),
-        "tools": sorted({c["name"] for c in expected_calls}),
-    }
-
-
-def score_case(case: dict[str, Any], raw: str | None, *, finish_reason: str = "stop") -> dict[str, Any]:
-    """The full record for one tool-call case given the model's raw reply text."""
-    raw = raw or ""
-    try:
-        result = parse(raw, case.get("tools"))
-    except Exception as exc:  # the parser must never crash a run; a crash is a scored failure
-        result = ParseResult(calls=[], content=raw, format=NO_CALL_FORMAT, errors=[f"parser crashed: {exc!r}"])
-    calls = [c for c in result.calls if isinstance(c, dict)]
-    result.calls = [{"name": str(c.get("name", "")), "arguments": c.get("arguments") or {}} for c in calls]
-    record = {"id": case["id"], "category": case.get("category", "tool_call"), "raw": raw}
-    record.update(score_calls(result, case.get("expected_calls") or []))
-    record["finish_reason"] = finish_reason
-    record["content"] = result.content
-    return record
-
-
-__all__ = ["calls_equal", "canon", "field_scores", "json_equal", "score_calls", "score_case"]
+__all__ = ["FAILURE_REASONS", "NO_CALL", "UNPARSABLE", "call_pairs", "calls_equal", "canon", "failure_reason",
+           "field_scores", "json_equal", "score_calls", "score_case"]

@@ -1,7 +1,8 @@
 """Which tool-call format does a model emit, and are its calls right? (``punie probe``)
 
 Sends tool-requiring prompts with known expected calls and prompts that need no tool through any
-``Backend``; each reply is parsed with the registry and scored with eval's rules.
+``Backend``; each reply is scored by ``punie.toolcalls.scoring.score_case``, the rule eval uses (so
+broken call markup in a no-tool reply is a false call here as in a report).
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from punie.toolcalls.registry import parse
 from punie.toolcalls.result import NO_CALL_FORMAT
+from punie.toolcalls.scoring import failure_reason, score_case
 
 # (prompt, expected calls). Unambiguous requests: the right call is the only reasonable one.
 TOOL_PROMPTS: list[tuple[str, list[dict[str, Any]]]] = [
@@ -54,6 +55,7 @@ class ProbeRow:
     expected_calls: list[dict[str, Any]]
     errors: list[str]
     raw: str
+    failure: str | None = None  # why it is wrong (``scoring.FAILURE_REASONS``); None when correct
 
 
 def probe_prompts(n: int) -> list[tuple[str, str, list[dict[str, Any]]]]:
@@ -70,7 +72,6 @@ def probe_prompts(n: int) -> list[tuple[str, str, list[dict[str, Any]]]]:
 def run_probe(backend: Any, n: int = 4, *, max_new_tokens: int = 128) -> list[ProbeRow]:
     """Generate a reply for each probe prompt with ``backend`` and score it."""
     from punie.backends.base import GenerationRequest
-    from punie.eval.scoring import calls_equal
 
     prompts = probe_prompts(n)
     requests = [
@@ -80,18 +81,20 @@ def run_probe(backend: Any, n: int = 4, *, max_new_tokens: int = 128) -> list[Pr
     generations = backend.generate(requests)
     rows = []
     for (kind, prompt, expected), gen in zip(prompts, generations, strict=True):
-        res = parse(gen.text)
+        rec = score_case({"id": prompt, "expected_calls": expected}, gen.text, finish_reason=gen.finish_reason)
+        errors = rec["parse_errors"]
         rows.append(
             ProbeRow(
                 kind=kind,
                 prompt=prompt,
-                format=res.format,
-                parsed=bool(res.calls) and not res.errors if kind == "tool" else not res.errors,
-                correct=calls_equal(res.calls, expected),
-                calls=res.calls,
+                format=rec["format"],
+                parsed=bool(rec["calls"]) and not errors if kind == "tool" else not errors,
+                correct=rec["correct"],
+                calls=rec["calls"],
                 expected_calls=expected,
-                errors=res.errors,
+                errors=errors,
                 raw=gen.text,
+                failure=failure_reason(rec),
             )
         )
     return rows

@@ -59,8 +59,8 @@ def tool_call_accuracy(backend: Any, cases: list[EvalCase], *, max_new_tokens: i
     budget), capped by ``max_new_tokens``; so a checkpoint picked here is picked by the suite's rule.
     """
     from punie.backends.base import GenerationRequest
-    from punie.eval.scoring import score_case
     from punie.eval.suites.tools import token_budget
+    from punie.toolcalls.scoring import score_case
 
     if not cases:
         return {"tool_call_accuracy": None, "eval_cases": 0}
