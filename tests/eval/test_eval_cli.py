@@ -89,6 +89,67 @@ def test_compare_cli(tmp_path, capsys):
     assert cmp["labels"] == ["base", "tuned"] and cmp["verdicts"][0]["passed"]
 
 
+def test_compare_check_exit_codes(tmp_path, capsys):
+    a, b = _fake_report(tmp_path, "base", 10), _fake_report(tmp_path, "tuned", 30)
+    worse = _fake_report(tmp_path, "worse", 5)
+    assert main(["compare", str(a), str(b), "--check"]) == 0  # PASS
+    assert main(["compare", str(a), str(worse), "--check"]) == 1  # FAIL
+    assert main(["compare", str(a), str(worse)]) == 0  # without --check a FAIL only prints
+    capsys.readouterr()
+    assert main(["compare", str(a), str(worse), "--check", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["verdicts"][0]["passed"] is False  # JSON printed, then exit 1
+    assert main(["compare", str(a), str(tmp_path / "missing.json"), "--check"]) == 2  # bad input
+    capsys.readouterr()
+
+
+def test_compare_json_extended_keys_and_html_links(tmp_path, capsys):
+    a, b = _fake_report(tmp_path, "base", 10), _fake_report(tmp_path, "tuned", 30)
+    a.with_suffix(".html").write_text("<html>base</html>")  # punie eval writes X.html next to X.json
+    html = tmp_path / "out" / "cmp.html"
+    assert main(["compare", str(a), str(b), "--json", "-o", str(html)]) == 0
+    cmp = json.loads(capsys.readouterr().out)
+    assert {"labels", "reports", "rows", "tool_metrics", "verdicts"} <= set(cmp)
+    assert len(cmp["fixed"]) == 20 and cmp["broken"] == [] and {"id", "prompt"} <= set(cmp["fixed"][0])
+    assert cmp["confusion"] == {"read_file": {"read_file": 30}}
+    assert cmp["failure_reasons"]["base"]["missed_call"] == 20 and cmp["n_shared"] == 30
+    page = html.read_text()
+    assert 'href="../base.html"' in page and "tuned.html" not in page  # only reports that have a page
+
+
+def _eval_with_fake_backend(monkeypatch, tmp_path, argv):
+    import punie.backends
+    from punie.eval.testing import oracle
+
+    cases = [json.loads(line) for line in _suite(tmp_path).read_text().splitlines()]
+    monkeypatch.setattr(punie.backends, "make_backend", lambda *a, **kw: oracle(cases))
+    return main(["eval", "--base-url", "http://fake/v1", "--suite", str(_suite(tmp_path)), "--no-progress",
+                 "-o", str(tmp_path / "r.html"), *argv])
+
+
+def test_eval_baseline_check_exit_codes(monkeypatch, tmp_path, capsys):
+    good = tmp_path / "good.json"
+    assert _eval_with_fake_backend(monkeypatch, tmp_path, ["--json"]) == 0
+    good.write_text(capsys.readouterr().out)
+    assert _eval_with_fake_backend(monkeypatch, tmp_path, ["--baseline", str(good), "--check"]) == 0  # PASS
+    assert "verdict: PASS" in capsys.readouterr().out
+    # the same cases answered worse than the baseline: tool gate and overall gate fail → exit 1
+    (tmp_path / "r.json").unlink()
+    from punie.eval.testing import FakeBackend
+
+    worse = FakeBackend({"Open src/app.py": "no idea", "Hello": "Hi!"})
+    monkeypatch.setattr("punie.backends.make_backend", lambda *a, **kw: worse)
+    rc = main(["eval", "--base-url", "http://fake/v1", "--suite", str(_suite(tmp_path)), "--no-progress",
+               "-o", str(tmp_path / "r.html"), "--baseline", str(good), "--check"])
+    assert rc == 1 and "verdict: FAIL" in capsys.readouterr().out
+    assert (tmp_path / "r.json").is_file()  # the report is written before the gate exits
+    rc = main(["eval", "--base-url", "http://fake/v1", "--suite", str(_suite(tmp_path)), "--no-progress",
+               "-o", str(tmp_path / "r.html"), "--baseline", str(good)])
+    assert rc == 0  # without --check a FAIL only prints
+    assert main(["eval", "--suite", str(_suite(tmp_path)), "--baseline", str(tmp_path / "nope.json"),
+                 "--check"]) == 2
+    capsys.readouterr()
+
+
 @pytest.mark.slow
 def test_eval_embedded_model_punie_tools(tmp_path, capsys):
     rc = main(["eval", "--json", "-o", str(tmp_path / "r.html"), "--no-progress"])

@@ -78,6 +78,7 @@ def eval_cmd(
     batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="In-process generation batch size (default: the backend's).")] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide the progress bar.")] = False,
     dtype: Annotated[str, typer.Option("--dtype", help=f"In-process weights' precision: {DTYPE_HELP}")] = "auto",
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 when the verdict is FAIL (0 on PASS, 2 on bad input): a CI gate.")] = False,
 ) -> None:
     """Evaluate a model or adapter on suites; writes an HTML + JSON report and records the run."""
     from punie.backends import make_backend
@@ -122,7 +123,8 @@ def eval_cmd(
     html_path = Path(output) if output else _default_output()
     json_path = html_path.with_suffix(".json")
     curves = _training_curves(adapter)
-    html = render_report_html(report, curves)
+    links = _report_links({"baseline report": baseline} if baseline else {}, html_path)
+    html = render_report_html(report, curves, links=links)
     atomic_write_text(json_path, json.dumps(report, ensure_ascii=False, indent=1))
     atomic_write_text(html_path, html)
     run_id = record_run("eval", model_name, adapter=adapter, config={
@@ -135,27 +137,49 @@ def eval_cmd(
     else:
         _print_summary(report, html_path, v.summary())
         typer.echo(f"recorded as run {run_id} (punie runs show {run_id})")
+    _gate(check, [v.passed])
+
+
+def _gate(check: bool, passed: list[bool]) -> None:
+    """``--check``: a FAIL verdict becomes exit code 1, after everything was written and printed."""
+    if check and not all(passed):
+        raise typer.Exit(1)
+
+
+def _report_links(json_paths: dict[str, Path], page: Path) -> dict[str, str]:
+    """name → href (relative to ``page``) of each report's HTML twin (``punie eval`` writes X.html + X.json)."""
+    links = {}
+    for name, path in json_paths.items():
+        html = Path(path).with_suffix(".html")
+        if html.is_file():
+            links[name] = Path(os.path.relpath(html.resolve(), page.resolve().parent)).as_posix()
+    return links
 
 
 def compare_cmd(
     reports: Annotated[list[Path], typer.Argument(metavar="REPORT.json ...", help="Eval reports; the first is the baseline.")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write an HTML comparison here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 when any verdict is FAIL (0 on PASS, 2 on bad input): a CI gate.")] = False,
 ) -> None:
-    """Compare eval reports side by side: per-category deltas, McNemar paired tests, and the verdict."""
+    """Compare eval reports side by side: paired per-category deltas (McNemar on shared cases), fixed and
+    broken cases, failure reasons, tool confusion, and the verdict."""
     from punie.eval.compare import compare_reports, load_report
     from punie.eval.report import write_comparison_html
 
     loaded = [load_report(p) for p in reports]
     comparison = compare_reports(loaded)
     if output:
-        write_comparison_html(comparison, output)
+        names = ["baseline report" if i == 0 else f"candidate {i} report" for i in range(len(reports))]
+        links = _report_links(dict(zip(names, reports, strict=True)), Path(output))
+        write_comparison_html(comparison, output, links=links)
     if as_json:
         typer.echo(json.dumps(comparison, ensure_ascii=False, indent=1))
-        return
-    _print_comparison(comparison)
-    if output:
-        typer.echo(f"comparison: {output}")
+    else:
+        _print_comparison(comparison)
+        if output:
+            typer.echo(f"comparison: {output}")
+    _gate(check, [v["passed"] for v in comparison["verdicts"]])
 
 
 def _print_comparison(cmp: dict[str, Any]) -> None:
@@ -166,7 +190,8 @@ def _print_comparison(cmp: dict[str, Any]) -> None:
     from punie.eval.report import pct
 
     console = Console(width=160)
-    table = Table(title="punie compare (Δ vs the first report; p = McNemar exact on shared cases)")
+    table = Table(title=f"punie compare (Δ vs the first report on the cases both scored; p = McNemar exact; "
+                        f"{cmp.get('n_shared', 0)} cases shared by all)")
     table.add_column("category")
     for i, label in enumerate(cmp["labels"]):
         table.add_column(label, justify="right", overflow="fold")
@@ -178,14 +203,30 @@ def _print_comparison(cmp: dict[str, Any]) -> None:
         for i, v in enumerate(row["values"]):
             cells.append(f"{pct(v['accuracy'])} (n={v['n']})" if v else "—")
             if i:
-                paired = (v or {}).get("paired")
-                if v and paired and v.get("delta") is not None:
-                    sig = "*" if paired["significant"] else ""
-                    cells += [f"{100 * v['delta']:+.1f} pt{sig}", f"{paired['p_value']:.3g} ({paired['n_shared']})"]
-                else:
-                    cells += ["—", "—"]
+                cells += _delta_cells(v)
         table.add_row(*cells)
     console.print(table)
     console.print("* significant at p < 0.05; other differences are within noise.", markup=False)
+    _print_changes(console, cmp)
     for v in cmp["verdicts"]:
         console.print(Verdict(**v).summary(), markup=False)
+
+
+def _delta_cells(v: dict[str, Any] | None) -> list[str]:
+    """Δ and p of one candidate cell: paired when the runs share cases, else the labelled unpaired Δ."""
+    paired = (v or {}).get("paired")
+    if v and paired and v.get("delta") is not None:
+        sig = "*" if paired["significant"] else ""
+        return [f"{100 * v['delta']:+.1f} pt{sig}", f"{paired['p_value']:.3g} ({paired['n_shared']})"]
+    if v and v.get("unpaired_delta") is not None:
+        return [f"{100 * v['unpaired_delta']:+.1f} pt (unpaired)", "— (0)"]
+    return ["—", "—"]
+
+
+def _print_changes(console: Any, cmp: dict[str, Any]) -> None:
+    """Fixed/broken counts and the failure reasons per run, on the shared cases."""
+    console.print(f"fixed (wrong → right): {len(cmp.get('fixed', []))}, "
+                  f"broken (right → wrong): {len(cmp.get('broken', []))}", markup=False)
+    for label, counts in (cmp.get("failure_reasons") or {}).items():
+        text = ", ".join(f"{k} {n}" for k, n in counts.items() if n) or "none"
+        console.print(f"failures of {label}: {text}", markup=False)

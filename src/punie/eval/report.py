@@ -8,7 +8,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from punie.eval.svg import bar_chart, line_chart
+from punie.eval.svg import SMOOTHED, bar_chart, line_chart
 from punie.paths import atomic_write_text
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -101,6 +101,67 @@ def training_series(metrics: list[dict[str, Any]]) -> tuple[dict[str, list], dic
     return loss, rate
 
 
+SMOOTH_MIN_POINTS = 8  # a series this long is per-step (noisy): draw it smoothed, the raw line faint behind
+SMOOTH_WEIGHT = 0.8  # EMA weight of the previous value (TensorBoard-style, bias-corrected)
+
+
+def smooth(points: list[tuple[float, float]], weight: float = SMOOTH_WEIGHT) -> list[tuple[float, float]]:
+    """Bias-corrected exponential moving average: the first points are not dragged towards zero."""
+    out, avg = [], 0.0
+    for i, (x, y) in enumerate(points, start=1):
+        avg = weight * avg + (1 - weight) * y
+        out.append((x, avg / (1 - weight**i)))
+    return out
+
+
+def _held_out(name: str) -> bool:
+    return any(w in name for w in ("val", "eval", "test", "held"))
+
+
+def curve_charts(metrics: list[dict[str, Any]] | None) -> str:
+    """Training loss (per-step series smoothed, held-out evals as points) and held-out rates on 0–100 %."""
+    if not metrics:
+        return ""
+    loss, rate = training_series(metrics)
+    lines: dict[str, list] = {}
+    faint, dots = set(), set()
+    for name, pts in loss.items():
+        lines[name] = pts
+        if _held_out(name) or len(pts) < SMOOTH_MIN_POINTS:
+            dots.add(name)
+        else:  # noisy per-step values: the trend is the smoothed line, the raw one stays pale behind it
+            lines[name + SMOOTHED] = smooth(pts)
+            faint.add(name)
+    return (line_chart(lines, title="Training loss", faint=faint, dots=dots)
+            + line_chart(rate, title="Held-out call accuracy during training", y_range=(0.0, 1.0),
+                         percent=True, dots=set(rate)))
+
+
+def confusion_view(table: dict[str, dict[str, int]] | None) -> dict[str, Any] | None:
+    """Rows, columns and colour-scaled cells of an {expected: {predicted: count}} table for the HTML.
+
+    Right calls (diagonal) shade green, confusions red, both scaled by the largest count in their kind
+    so that a frequent confusion stands out even next to a large diagonal.
+    """
+    if not table:
+        return None
+    cols = sorted({p for row in table.values() for p in row} | set(table))
+    hits = [n for e, row in table.items() for p, n in row.items() if p == e] or [1]
+    misses = [n for e, row in table.items() for p, n in row.items() if p != e] or [1]
+    rows = []
+    for exp in sorted(table):
+        cells = []
+        for pred in cols:
+            n = table[exp].get(pred, 0)
+            right = pred == exp
+            alpha = n / max(hits if right else misses) if n else 0.0
+            rgb = "46,125,79" if right else "179,38,30"
+            cells.append({"n": n, "style": f"background: rgba({rgb},{0.12 + 0.6 * alpha:.2f})" if n else ""})
+        rows.append({"expected": exp, "cells": cells, "total": sum(table[exp].values())})
+    # header labels may wrap after an underscore (a zero-width space), not in the middle of a word
+    return {"cols": cols, "rows": rows, "labels": [c.replace("_", "_\u200b") for c in cols]}
+
+
 def read_metrics_jsonl(path: str | Path) -> list[dict[str, Any]]:
     rows = []
     for line in Path(path).read_text(encoding="utf-8").splitlines():
@@ -123,7 +184,9 @@ def _category_rows(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def render_report_html(report: dict[str, Any], training_curves: list[dict[str, Any]] | None = None,
-                       verdict: dict[str, Any] | None = None) -> str:
+                       verdict: dict[str, Any] | None = None, links: dict[str, str] | None = None) -> str:
+    """The one-file HTML page of an eval report; ``links``: name → href shown in the header (other runs'
+    reports, the comparison)."""
     cats = report.get("categories", {})
     bars = bar_chart(
         [{"label": name, "values": [(b["accuracy"], b.get("ci95"))]} for name, b in _category_rows(report)],
@@ -133,16 +196,13 @@ def render_report_html(report: dict[str, Any], training_curves: list[dict[str, A
     total = sum(hist.values()) or 1
     format_svg = bar_chart([{"label": f"{k} ({v})", "values": [(v / total, None)]} for k, v in hist.items()],
                            ["share"], title="Reply format (share of tool-call cases)")
-    curves_svg = ""
-    if training_curves:
-        loss, rate = training_series(training_curves)
-        curves_svg = line_chart(loss, title="Training loss") + line_chart(rate, title="Training-time eval")
     if verdict is None and report.get("verdict"):
         verdict = report["verdict"]
     return _env().get_template("report.html").render(
         r=report, rows=_category_rows(report), categories=list(cats), per_tool=report.get("per_tool") or {},
-        cases=_case_rows(report), category_svg=bars, format_svg=format_svg, curves_svg=curves_svg,
-        verdict=verdict, style=_style(),
+        cases=_case_rows(report), category_svg=bars, format_svg=format_svg,
+        curves_svg=curve_charts(training_curves), verdict=verdict, style=_style(), links=links or {},
+        confusion=confusion_view(report.get("confusion")), failure_reasons=report.get("failure_reasons") or {},
     )
 
 
@@ -153,25 +213,46 @@ def _style() -> str:
 
 
 def write_html_report(report: dict[str, Any], path: str | Path,
-                      training_curves: list[dict[str, Any]] | None = None) -> Path:
+                      training_curves: list[dict[str, Any]] | None = None, links: dict[str, str] | None = None) -> Path:
     """Write the one-file HTML report for ``report`` (the ``run_eval`` object)."""
     path = Path(path)
-    atomic_write_text(path, render_report_html(report, training_curves))
+    atomic_write_text(path, render_report_html(report, training_curves, links=links))
     return path
 
 
-def write_comparison_html(comparison: dict[str, Any], path: str | Path) -> Path:
+CHANGES_SHOWN = 200  # fixed/broken rows per list in the HTML (all of them are in the JSON)
+
+
+def _change_rows(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for c in changes[:CHANGES_SHOWN]:
+        row = dict(c)
+        for side in ("baseline", "candidate"):
+            row[f"{side}_calls_text"] = "\n".join(call_lines(c.get(f"{side}_calls"))) or "(no call)"
+        row["expected_text"] = ("\n".join(call_lines(c.get("expected_calls"))) or "(no call)"
+                                if c.get("expected_calls") is not None else "")
+        rows.append(row)
+    return rows
+
+
+def write_comparison_html(comparison: dict[str, Any], path: str | Path, links: dict[str, str] | None = None) -> Path:
+    """Write the comparison page; ``links``: name → href of each run's report.html (relative to ``path``)."""
     rows = comparison["rows"]
     bars = bar_chart(
         [{"label": r["category"], "values": [(v["accuracy"], v.get("ci95")) if v else None for v in r["values"]]}
          for r in rows],
-        comparison["labels"], title="Accuracy per category with 95% intervals",
+        comparison["labels"], title="Accuracy per category (each run on all its cases) with 95% intervals",
     )
-    html = _env().get_template("comparison.html").render(cmp=comparison, bars_svg=bars, style=_style())
+    confusions = [(r["label"], confusion_view(r.get("confusion"))) for r in comparison.get("reports", [])]
+    html = _env().get_template("comparison.html").render(
+        cmp=comparison, bars_svg=bars, style=_style(), links=links or {},
+        fixed=_change_rows(comparison.get("fixed") or []), broken=_change_rows(comparison.get("broken") or []),
+        shown_max=CHANGES_SHOWN, confusions=[(lab, v) for lab, v in confusions if v],
+        curves_svg=curve_charts(comparison.get("training_curves")))
     path = Path(path)
     atomic_write_text(path, html)
     return path
 
 
-__all__ = ["read_metrics_jsonl", "render_report_html", "training_series", "write_comparison_html",
-           "write_html_report"]
+__all__ = ["confusion_view", "curve_charts", "read_metrics_jsonl", "render_report_html", "smooth",
+           "training_series", "write_comparison_html", "write_html_report"]

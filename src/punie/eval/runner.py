@@ -134,6 +134,8 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
         "tool_calling": stats.tool_metrics(tool_recs) if tool_recs else None,
         "per_tool": stats.per_tool(tool_recs),
         "format_histogram": stats.format_histogram(tool_recs or records),
+        "failure_reasons": stats.failure_counts(records),
+        "confusion": stats.confusion(tool_recs),
     }
 
 

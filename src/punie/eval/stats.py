@@ -10,6 +10,8 @@ import math
 from collections import defaultdict
 from typing import Any
 
+from punie.toolcalls.scoring import FAILURE_REASONS, call_pairs, failure_reason
+
 Z95 = 1.959963984540054  # standard normal quantile for a two-sided 95 % interval
 
 
@@ -100,6 +102,29 @@ def per_tool(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def failure_counts(records: list[dict[str, Any]]) -> dict[str, int]:
+    """How many failed cases fail for each reason (every reason listed, zeros included, so tables line up)."""
+    counts = dict.fromkeys(FAILURE_REASONS, 0)
+    for r in records:
+        reason = failure_reason(r)
+        if reason is not None:
+            counts[reason] += 1
+    return counts
+
+
+def confusion(records: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Expected tool × predicted tool over tool-call records ({expected: {predicted: count}}), one count
+    per (expected, predicted) call pair; "(no call)" on either side, unknown names as written."""
+    table: dict[str, dict[str, int]] = {}
+    for r in records:
+        if "strict_ok" not in r:
+            continue
+        for exp, pred in call_pairs(r):
+            row = table.setdefault(exp, {})
+            row[pred] = row.get(pred, 0) + 1
+    return {k: dict(sorted(v.items())) for k, v in sorted(table.items())}
+
+
 def format_histogram(records: list[dict[str, Any]]) -> dict[str, int]:
     hist: dict[str, int] = defaultdict(int)
     for r in records:
@@ -109,6 +134,8 @@ def format_histogram(records: list[dict[str, Any]]) -> dict[str, int]:
 
 __all__ = [
     "accuracy_block",
+    "confusion",
+    "failure_counts",
     "format_histogram",
     "mcnemar_exact",
     "per_tool",

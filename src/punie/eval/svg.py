@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from html import escape
 from typing import Any
 
+SMOOTHED = " (smoothed)"  # name suffix of a smoothed copy of a series (drawn in the same colour)
 PALETTE = ["#3b6fb6", "#d9822b", "#2e9e6b", "#b6473b", "#7a5bb6", "#8a8a8a"]
 
 
@@ -54,51 +56,93 @@ def bar_chart(rows: list[dict[str, Any]], series: list[str], *, width: int = 640
     return "".join(out)
 
 
+def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    """Round tick values (steps of 1, 2 or 5 × 10^k) covering [lo, hi], about ``count`` of them."""
+    if hi <= lo:
+        hi = lo + 1
+    raw = (hi - lo) / max(1, count - 1)
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    ticks = [math.floor(lo / step + 1e-9) * step]
+    while ticks[-1] < hi - step * 1e-9:  # stop at the first tick at or past hi
+        ticks.append(ticks[-1] + step)
+    return [round(t, 12) for t in ticks]
+
+
+def _tick_label(v: float, percent: bool) -> str:
+    return f"{v * 100:.0f}%" if percent else f"{v:g}"
+
+
+def _axes(out: list[str], box: tuple[float, float, float, float], xt: list[float], yt: list[float],
+          px: Any, py: Any, percent: bool) -> None:
+    """Grid lines with labelled ticks on both axes."""
+    left, top, right, bottom = box
+    for yv in yt:
+        out.append(f'<line x1="{left}" y1="{py(yv):.1f}" x2="{right}" y2="{py(yv):.1f}" class="grid"/>'
+                   f'<text x="{left - 4}" y="{py(yv) + 4:.1f}" class="s" text-anchor="end">'
+                   f'{_tick_label(yv, percent)}</text>')
+    for xv in xt:
+        out.append(f'<line x1="{px(xv):.1f}" y1="{bottom}" x2="{px(xv):.1f}" y2="{bottom + 4}" class="axis"/>'
+                   f'<text x="{px(xv):.1f}" y="{bottom + 15}" class="s" text-anchor="middle">{xv:g}</text>')
+    out.append(f'<line x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}" class="axis"/>')
+
+
 def line_chart(series: dict[str, list[tuple[float, float]]], *, width: int = 640, height: int = 240,
-               title: str = "", x_label: str = "step") -> str:
-    """Lines (e.g. train/valid loss per step) on shared axes; empty string when nothing to plot."""
+               title: str = "", x_label: str = "step", y_range: tuple[float, float] | None = None,
+               percent: bool = False, dots: frozenset[str] | set[str] = frozenset(),
+               faint: frozenset[str] | set[str] = frozenset()) -> str:
+    """Lines (e.g. train/valid loss per step) on shared axes with round ticks; empty string when nothing
+    to plot. ``dots``: series drawn with a marker per point (sparse evals); ``faint``: thin and pale
+    (the raw series behind its smoothed line); ``y_range`` fixes the y axis (0–1 for rates)."""
     series = {k: sorted(v) for k, v in series.items() if v}
     if not series:
         return ""
     xs = [x for pts in series.values() for x, _ in pts]
     ys = [y for pts in series.values() for _, y in pts]
-    x0, x1 = min(xs), max(xs)
-    y0, y1 = min(ys), max(ys)
-    if x1 == x0:
-        x1 = x0 + 1
-    if y1 == y0:
-        y1 = y0 + 1
-    left, right, top, bottom = 56, 16, 30, 34
+    xt = nice_ticks(min(xs), max(xs), 6)
+    yt = nice_ticks(*(y_range or (min(ys), max(ys))), 5)
+    x0, x1, y0, y1 = xt[0], xt[-1], yt[0], yt[-1]
+    left, right, top, bottom = 56, 16, 42, 40
     pw, ph = width - left - right, height - top - bottom
 
     def px(x: float) -> float:
-        return left + (x - x0) / (x1 - x0) * pw
+        return left + (x - x0) / ((x1 - x0) or 1) * pw
 
     def py(y: float) -> float:
-        return top + (1 - (y - y0) / (y1 - y0)) * ph
+        return top + (1 - (y - y0) / ((y1 - y0) or 1)) * ph
 
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
            f'aria-label="{escape(title)}" class="chart">']
     if title:
         out.append(f'<text x="4" y="14" class="t">{escape(title)}</text>')
-    for i in range(5):
-        yv = y0 + (y1 - y0) * i / 4
-        out.append(f'<line x1="{left}" y1="{py(yv):.1f}" x2="{width - right}" y2="{py(yv):.1f}" class="grid"/>'
-                   f'<text x="{left - 4}" y="{py(yv) + 4:.1f}" class="s" text-anchor="end">{yv:.3g}</text>')
+    _axes(out, (left, top, width - right, top + ph), xt, yt, px, py, percent)
     out.append(f'<text x="{left + pw / 2:.1f}" y="{height - 4}" class="s" text-anchor="middle">'
-               f'{escape(x_label)} ({x0:g}–{x1:g})</text>')
-    for i, (name, pts) in enumerate(series.items()):
-        colour = PALETTE[i % len(PALETTE)]
-        path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in pts)
-        out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="1.8"/>')
-        if len(pts) == 1:
-            x, y = pts[0]
-            out.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{colour}"/>')
-        lx = left + 8 + i * 150
-        out.append(f'<rect x="{lx}" y="18" width="10" height="3" fill="{colour}"/>'
-                   f'<text x="{lx + 14}" y="23" class="s">{escape(name)}</text>')
+               f'{escape(x_label)}</text>')
+    # a smoothed series shares its raw series' colour; the pale raw line gets no legend entry
+    base_names = list(dict.fromkeys(n.removesuffix(SMOOTHED) for n in series))
+    legend = 0
+    for name, pts in series.items():
+        colour = PALETTE[base_names.index(name.removesuffix(SMOOTHED)) % len(PALETTE)]
+        _series(out, name, pts, colour, px, py, faint=name in faint, dots=name in dots or len(pts) == 1)
+        if name in faint:
+            continue
+        lx = left + legend * 170
+        legend += 1
+        out.append(f'<rect x="{lx}" y="25" width="10" height="3" fill="{colour}"/>'
+                   f'<text x="{lx + 14}" y="30" class="s">{escape(name)}</text>')
     out.append("</svg>")
     return "".join(out)
 
 
-__all__ = ["bar_chart", "line_chart"]
+def _series(out: list[str], name: str, pts: list[tuple[float, float]], colour: str, px: Any, py: Any,
+            *, faint: bool, dots: bool) -> None:
+    path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in pts)
+    style = 'stroke-width="1" stroke-opacity="0.35"' if faint else 'stroke-width="1.8"'
+    out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" {style}/>')
+    if dots:
+        for x, y in pts:
+            out.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{colour}">'
+                       f'<title>{escape(name)} at {x:g}: {y:.4g}</title></circle>')
+
+
+__all__ = ["SMOOTHED", "bar_chart", "line_chart", "nice_ticks"]
