@@ -126,19 +126,19 @@ def test_subprocess_and_fork_are_refused(tmp_path: Path) -> None:
 
 
 def test_kernel_confinement_without_the_audit_hook(tmp_path: Path) -> None:
-    """Where namespaces work, the filesystem itself is read-only outside the folder (no hook needed)."""
+    """Where namespaces work, the filesystem itself is read-only (or hidden) outside the folder."""
     if code.sandbox_mode() != "namespace":
-        pytest.skip("mount namespaces are not available here; only the audit hook confines the child")
+        pytest.skip("namespaces are not available here; only the audit hook confines the child")
     target = tmp_path / "raw_escape.txt"
     harness = (
         "import os, sys\nsys.stdin.readline()\n"
-        f"try:\n    open({str(target)!r}, 'w')\nexcept OSError as e:\n    print('blocked', e.errno)\n"
+        f"for path in ({str(target)!r}, '/usr/punie-raw-escape'):\n"
+        "    try:\n        open(path, 'w')\n    except OSError as e:\n        print('blocked', e.errno)\n"
         "open('inside.txt', 'w').write('ok')\nprint(open('inside.txt').read())\n"
     )
     result = code.run_program("", "", harness=harness)
-    assert "blocked 30" in result["output"]  # EROFS
-    assert "ok" in result["output"]
-    assert not target.exists()
+    assert result["output"].splitlines() == ["blocked 2", "blocked 30", "ok"]  # /tmp hidden; /usr EROFS
+    assert not target.exists() and not Path("/usr/punie-raw-escape").exists()
 
 
 @pytest.mark.slow  # verified plumbing; the tiny model costs seconds on a loaded 2-core machine
@@ -148,3 +148,35 @@ def test_runs_on_the_in_process_backend_with_a_tiny_model(cases: list[dict[str, 
     model, tokenizer = tiny
     records = code.evaluate(cases[:2], InProcessBackend(model, tokenizer), max_new_tokens=6)
     assert [r["correct"] for r in records] == [False, False]  # random weights write no working code
+
+
+def test_endless_output_is_cut_at_the_cap_and_the_run_killed() -> None:
+    # 400 MB of stdout once took the parent to 1.5 GB RSS (communicate() kept it all)
+    start = time.monotonic()
+    result = code.run_program("import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n", "pass", timeout=30)
+    assert not result["passed"] and not result["timeout"]
+    assert time.monotonic() - start < 25  # killed at the cap, not at the timeout
+    assert "killed: the output passed 1048576 bytes" in result["output"]
+    assert len(result["output"]) <= 2000
+
+
+def test_a_solution_printing_the_nonce_line_itself_does_not_pass() -> None:
+    result = code.run_program("import sys\nprint(sys.stdin.readline().strip())\nraise SystemExit(0)\n", "pass")
+    assert not result["passed"]
+
+
+def test_refused_without_confinement_unless_opted_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    from punie.agent import sandbox
+    from punie.errors import PunieError
+
+    monkeypatch.setattr(sandbox, "probe_bwrap", lambda: sandbox.Probe("bubblewrap (bwrap) is not installed"))
+    monkeypatch.delenv(sandbox.ALLOW_UNCONFINED_ENV, raising=False)
+    assert code.sandbox_mode() == "refused"
+    with pytest.raises(PunieError, match="--allow-unconfined"):
+        code.preflight()
+    refused = code.run_program("def f():\n    return 1\n", "assert f() == 1")
+    assert not refused["passed"] and "--allow-unconfined" in refused["output"]
+    monkeypatch.setenv(sandbox.ALLOW_UNCONFINED_ENV, "1")
+    code.preflight()
+    ran = code.run_program("def f():\n    return 1\n", "assert f() == 1")
+    assert ran["passed"] and ran["sandbox"] == "audit-hook"

@@ -120,6 +120,7 @@ class Sandbox:
     network: bool = False
     confined: bool = True
     limits: Limits = field(default_factory=Limits)
+    expose: tuple[str, ...] = ()  # extra read-only paths shown even under a hidden folder (a venv)
 
     def argv(self, command: list[str], cwd: str) -> list[str]:
         return _argv(self, command, cwd, probe_bwrap() if self.confined else None)
@@ -136,7 +137,8 @@ def _argv(box: Sandbox, command: list[str], cwd: str, probe: Probe | None) -> li
     inner = [SHELL, "-c", _PROLOGUE, "punie-sandbox", *numbers, *command]
     if probe is None:
         return inner
-    return [*_bwrap_args(box.root, cwd, box.network, probe), "--", *inner]
+    exposed = [arg for path in box.expose if os.path.exists(path) for arg in ("--ro-bind", path, path)]
+    return [*_bwrap_args(box.root, cwd, box.network, probe), *exposed, "--", *inner]
 
 
 def _bwrap_args(root: str, cwd: str, network: bool, probe: Probe) -> list[str]:
@@ -218,12 +220,21 @@ def refusal(what: str) -> str:
     )
 
 
+def require(what: str, location: str) -> None:
+    """Raise one line (ConfigError) when ``what`` can neither be confined here nor was opted in to."""
+    if confinement_problem() is not None and not allow_unconfined_default():
+        from punie.errors import ConfigError
+
+        raise ConfigError(refusal(what).removeprefix("refused: "), location=location)
+
+
 def make_sandbox(
     root: str,
     *,
     network: bool | None = None,
     allow_unconfined: bool | None = None,
     limits: Limits | None = None,
+    expose: tuple[str, ...] = (),
 ) -> Sandbox | None:
     """The sandbox for ``root``: confined where possible, unconfined only when opted in, else None."""
     network = allow_network_default() if network is None else network
@@ -231,7 +242,7 @@ def make_sandbox(
     confined = confinement_problem() is None
     if not confined and not allow_unconfined:
         return None
-    return Sandbox(root=root, network=network, confined=confined, limits=limits or Limits())
+    return Sandbox(root=root, network=network, confined=confined, limits=limits or Limits(), expose=expose)
 
 
 __all__ = [
@@ -244,4 +255,5 @@ __all__ = [
     "make_sandbox",
     "probe_bwrap",
     "refusal",
+    "require",
 ]

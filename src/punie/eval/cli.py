@@ -63,6 +63,15 @@ def _print_summary(report: dict[str, Any], html_path: Path, verdict_text: str) -
     console.print(f"report: {html_path}  (JSON: {html_path.with_suffix('.json')})", markup=False)
 
 
+def _opt_in(allow_network: bool, allow_unconfined: bool) -> None:
+    """The flags reach every Workspace and code run of this process through the sandbox's env vars."""
+    from punie.agent import sandbox
+
+    for given, name in ((allow_network, sandbox.ALLOW_NETWORK_ENV), (allow_unconfined, sandbox.ALLOW_UNCONFINED_ENV)):
+        if given:
+            os.environ[name] = "1"
+
+
 def eval_cmd(
     model: Annotated[str | None, typer.Option("--model", "-m", help="Alias, HF folder, .gguf or hub id "
                                               "(default: the embedded smollm2-135m; with --base-url: the server's model name).")] = None,
@@ -78,6 +87,10 @@ def eval_cmd(
     batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="In-process generation batch size (default: the backend's).")] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide the progress bar.")] = False,
     dtype: Annotated[str, typer.Option("--dtype", help=f"In-process weights' precision: {DTYPE_HELP}")] = "auto",
+    allow_network: Annotated[bool, typer.Option("--allow-network", help="Let model-written commands (agentic "
+                                                "suite) reach the network; off by default.")] = False,
+    allow_unconfined: Annotated[bool, typer.Option("--allow-unconfined", help="Run model-written commands and "
+                                                   "code even where bubblewrap cannot confine them.")] = False,
     check: Annotated[bool, typer.Option("--check", help="Exit 1 when the verdict is FAIL (0 on PASS, 2 on bad input): a CI gate.")] = False,
 ) -> None:
     """Evaluate a model or adapter on suites; writes an HTML + JSON report and records the run."""
@@ -85,11 +98,13 @@ def eval_cmd(
     from punie.eval.compare import load_report, verdict
     from punie.eval.report import render_report_html
     from punie.eval.runner import headline_scores, run_eval
-    from punie.eval.suites import load_suite
+    from punie.eval.suites import load_suite, preflight
     from punie.paths import atomic_write_text
     from punie.runs import record_run
 
+    _opt_in(allow_network, allow_unconfined)
     suites = [load_suite(s) for s in (suite or DEFAULT_SUITES)]  # bad names fail before the model loads
+    preflight(suites)  # and suites that cannot run here (model-written code with nothing to confine it)
     check_dtype(dtype)
     base_report = load_report(baseline) if baseline else None
     if adapter and not base_url:

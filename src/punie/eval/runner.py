@@ -13,7 +13,7 @@ from typing import Any
 
 from punie.errors import SuiteError
 from punie.eval import stats
-from punie.eval.suites import TOOL_MODULE, Suite, import_module, load_suite, module_for_category
+from punie.eval.suites import TOOL_MODULE, Suite, import_module, load_suite, module_for_category, preflight
 
 REQUIRED_RECORD_KEYS = ("id", "category", "correct", "calls", "expected_calls", "raw", "format")
 PROMPT_CHARS = 4000  # per-case prompt text kept in the report (the full case is in the suite file)
@@ -159,6 +159,7 @@ def run_eval(
     if total == 0:
         raise SuiteError(f"no cases selected (categories: {', '.join(categories or []) or 'all'})",
                          location="--category")
+    preflight([Suite(s.name, cases) for s, cases in selected])  # before the first generation
     started = datetime.now(UTC)
     t0 = time.perf_counter()
     records: list[dict[str, Any]] = []

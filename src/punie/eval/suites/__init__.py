@@ -7,6 +7,8 @@ Suite-module contract (every module named in ``SUITES`` / ``CATEGORY_MODULES``):
 
     load_cases(name: str) -> list[dict]
         The cases of the built-in suite ``name`` (e.g. "agentic", "bfcl:simple_python").
+    preflight() -> None   (optional)
+        Raise a PunieError when the module cannot run here; called before any model loads.
     evaluate(cases, backend, *, progress=None, max_new_tokens=None) -> list[dict]
         One record per case, in order, with at least
         {"id", "category", "correct": bool, "calls", "expected_calls", "raw", "format"}
@@ -123,6 +125,16 @@ def import_module(module_name: str) -> ModuleType:
         if exc.name == module_name:
             raise SuiteError(f"suite module {module_name} is not available in this install") from exc
         raise
+
+
+def preflight(suites: list[Suite]) -> None:
+    """Call the optional ``preflight()`` of every module the suites' cases need: a suite that cannot
+    run on this machine (model-written code with nothing to confine it) fails before any model loads."""
+    names = {module_for_category(str(c.get("category", "tool_call")), c) for s in suites for c in s.cases}
+    for name in sorted(names):
+        check = getattr(import_module(name), "preflight", None)
+        if check is not None:
+            check()
 
 
 def load_suite(name_or_path: str) -> Suite:

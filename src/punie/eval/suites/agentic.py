@@ -198,6 +198,13 @@ def _args(call: dict[str, Any]) -> dict[str, Any]:
     return {} if args is None else {"__raw__": str(args)}
 
 
+def preflight() -> None:
+    """Refuse before any model loads when run_command could be neither confined nor opted in to."""
+    from punie.agent.sandbox import require
+
+    require("the agentic suite's run_command", location="--suite agentic")
+
+
 def _workspace(files: dict[str, str]) -> Any:
     from punie.agent import Workspace
 
@@ -212,6 +219,7 @@ def evaluate(
     max_new_tokens: int | None = None,
 ) -> list[dict[str, Any]]:
     """Run every task to its end (all active tasks batched per round), then judge the final states."""
+    preflight()
     records: list[dict[str, Any]] = []
     with contextlib.ExitStack() as stack:
         runs = [_Run(case, stack.enter_context(_workspace(case["files"]))) for case in cases]

@@ -1,29 +1,27 @@
 """``code``: Python problems judged by running hidden unit tests on the generated code.
 
 The model sees a signature and docstring; the reply's code (from a fence, else the raw text) runs
-with the hidden asserts in a subprocess. What confines it (strongest first, see ``sandbox_mode``):
+with the hidden asserts in a subprocess, confined exactly as ``run_command`` is
+(``punie.agent.sandbox``, see ``sandbox_mode``):
 
-* ``namespace`` (Linux, root or unprivileged user namespaces): a private mount namespace where every
-  mount is re-mounted read-only except a bind of the temp folder, an empty network namespace, and
-  the capability bounding set dropped so the child cannot undo either. Writing outside the folder
-  fails with EROFS; enforced by the kernel.
-* always: ``resource.setrlimit`` (CPU seconds, address space, file size, open files, no core
-  dumps), a wall-clock timeout that kills the whole process group, cwd/HOME/TMPDIR in the temp folder,
-  a scrubbed environment, ``python -I -B``, and a Python audit hook in the child that refuses writes
-  outside the folder, process creation, ctypes and sockets. The hook alone is not a security
-  boundary (PEP 578) — where namespaces are unavailable it only guards against accidents.
+* ``namespace``: bubblewrap namespaces: only the temp folder writable, the rest read-only or
+  hidden, no network, no capabilities, a PID namespace that dies with the run; enforced by the kernel.
+* always: rlimits (CPU seconds, address space, file size, processes, open files, no core dumps), a
+  wall-clock timeout and an output cap that kill every process of the run, cwd/HOME/TMPDIR in the
+  temp folder, a scrubbed environment, ``python -I -B``, and a Python audit hook in the child that
+  refuses writes outside the folder, process creation, ctypes and sockets. The hook alone is not a
+  security boundary (PEP 578): without namespaces (``audit-hook``) the suite refuses to run unless
+  the user opts in (``--allow-unconfined``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
+import dataclasses
 import json
 import os
 import re
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -34,6 +32,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from punie.agent import Terminal
+from punie.agent.sandbox import (
+    Limits,
+    Sandbox,
+    allow_unconfined_default,
+    confinement_problem,
+    make_sandbox,
+    refusal,
+    require,
+)
 from punie.errors import SuiteError
 
 CATEGORY = "code"
@@ -166,89 +174,18 @@ exec(compile(open("tests.py").read(), "tests.py", "exec"), _ns)
 print(_NONCE)
 '''
 
-# The launcher runs first in the child (a fresh interpreter, so no fork-with-threads hazards as
-# with preexec_fn): it confines itself, sets the limits, then execs the harness.
-_LAUNCHER = r"""
-import ctypes, os, re, resource, sys
-work, cpu_s, isolate = os.path.realpath(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
-MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
-KEEP = {"nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC, "noatime": 1024,
-        "nodiratime": 2048, "relatime": 1 << 21}
+OUTPUT_KEEP = 64 << 10  # what is kept of a run's output (head and tail); only the end is shown
+OUTPUT_CAP = 1 << 20  # a run printing more than this is killed: its output is not worth reading
 
-def mountpoints():
-    out = []
-    with open("/proc/self/mountinfo") as fh:
-        for line in fh:
-            f = line.split()
-            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), f[4])
-            flags = 0
-            for opt in f[5].split(","):
-                flags |= KEEP.get(opt, 0)
-            out.append((point, flags))
-    return out
 
-def isolate_mounts():
-    # Every step is checked: on any failure the launcher exits 121 and nothing runs half-confined.
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
-    def check(rc, what):
-        if rc != 0:
-            sys.stderr.write(f"sandbox: {what} failed: {os.strerror(ctypes.get_errno())}\n")
-            os._exit(121)
-    uid, gid = os.geteuid(), os.getegid()
-    if uid == 0:
-        check(libc.unshare(0x00020000 | 0x40000000), "unshare(mount, net)")
-    else:  # unprivileged: a user namespace mapping us to ourselves grants the mount rights
-        check(libc.unshare(0x10000000 | 0x00020000 | 0x40000000), "unshare(user, mount, net)")
-        for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
-            with open(f"/proc/self/{name}", "w") as fh:
-                fh.write(text)
-    check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "private mounts")
-    for point, flags in mountpoints():
-        if point == work or point.startswith(work + "/"):
-            continue
-        rc = libc.mount(None, point.encode(), None, MS_BIND | MS_REMOUNT | MS_RDONLY | flags, None)
-        if point == "/":
-            check(rc, "read-only /")
-    check(libc.mount(work.encode(), work.encode(), None, MS_BIND, None), "bind work folder")
-    check(libc.mount(None, work.encode(), None, MS_BIND | MS_REMOUNT, None), "writable work folder")
-    os.chdir(work)  # the old cwd is the read-only directory under the bind
-    for cap in range(64):  # without CAP_SYS_ADMIN nothing can be remounted writable again
-        libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP
-    check(libc.prctl(38, 1, 0, 0, 0), "no_new_privs")
-
-def limit(kind, value):
-    hard = resource.getrlimit(kind)[1]
-    if hard != resource.RLIM_INFINITY:
-        value = min(value, hard)
-    try:
-        resource.setrlimit(kind, (value, value))
-    except (ValueError, OSError):  # e.g. macOS refuses RLIMIT_AS; the timeout and the hook still apply
-        pass
-
-if isolate:
-    isolate_mounts()
-limit(resource.RLIMIT_CPU, cpu_s)
-limit(resource.RLIMIT_AS, AS_BYTES)
-limit(resource.RLIMIT_FSIZE, FSIZE_BYTES)
-limit(resource.RLIMIT_NOFILE, 64)
-limit(resource.RLIMIT_CORE, 0)
-# RLIMIT_NPROC is not set: it counts all of the user's processes machine-wide and root ignores it;
-# the audit hook refuses fork/exec/subprocess and the timeout kills the whole process group.
-os.execv(sys.executable, [sys.executable, "-I", "-B", "harness.py"])
-""".replace("AS_BYTES", str(MEMORY_BYTES)).replace("FSIZE_BYTES", str(FILE_BYTES))
+def _limits(timeout: float) -> Limits:
+    # threads count as processes; 64 leaves room for a BLAS pool, the hook refuses fork anyway
+    return Limits(cpu_s=int(timeout) + 1, memory_bytes=MEMORY_BYTES, file_bytes=FILE_BYTES, processes=64,
+                  open_files=64)
 
 
 def _env(work: str) -> dict[str, str]:
-    return {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": work,
-        "TMPDIR": work,
-        "LANG": "C.UTF-8",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONHASHSEED": "0",
-    }
+    return {"TMPDIR": work, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"}
 
 
 def run_program(
@@ -256,73 +193,65 @@ def run_program(
 ) -> dict[str, Any]:
     """Run ``code`` (as solution.py) then ``tests`` in a fresh temp folder; never raises for bad code.
 
-    Returns {"passed", "timeout", "returncode", "output", "sandbox"}. ``harness`` is replaceable so
-    tests can probe the kernel confinement without the audit hook.
+    Returns {"passed", "timeout", "returncode", "output", "sandbox"}. ``isolate=False`` runs without
+    namespaces (as an opted-in user would); ``harness`` is replaceable so tests can probe the kernel
+    confinement without the audit hook.
     """
-    if isolate is None:
-        isolate = sandbox_mode() == "namespace"
-    work = tempfile.mkdtemp(prefix="punie-code-")
-    nonce = secrets.token_hex(16)
+    work = os.path.realpath(tempfile.mkdtemp(prefix="punie-code-"))
     try:
-        Path(work, "solution.py").write_text(code, encoding="utf-8")
-        Path(work, "tests.py").write_text(tests, encoding="utf-8")
-        Path(work, "harness.py").write_text(harness, encoding="utf-8")
-        proc = subprocess.Popen(
-            [sys.executable, "-I", "-B", "-c", _LAUNCHER, work, str(int(timeout) + 1), "1" if isolate else "0"],
-            cwd=work,
-            env=_env(work),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # own process group: the timeout kills every child too
-        )
-        timed_out = False
-        try:
-            out, _ = proc.communicate(nonce.encode() + b"\n", timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            _killpg(proc.pid)
-            out, _ = proc.communicate()
-        _killpg(proc.pid)  # stray grandchildren, if any got started
-        text = out.decode("utf-8", "replace")
-        lines = text.strip().splitlines()
-        passed = not timed_out and proc.returncode == 0 and bool(lines) and lines[-1] == nonce
-        shown = "\n".join(ln for ln in lines if ln != nonce)[-2000:]
-        return {
-            "passed": passed,
-            "timeout": timed_out,
-            "returncode": proc.returncode,
-            "output": shown,
-            "sandbox": "namespace" if isolate else "audit-hook",
-        }
+        box = _sandbox(work, isolate)
+        if box is None:
+            return _failed(refusal("the code suite"), "refused")
+        mode = "namespace" if box.confined else "audit-hook"
+        for name, text in (("solution.py", code), ("tests.py", tests), ("harness.py", harness)):
+            Path(work, name).write_text(text, encoding="utf-8")
+        return _run(box, work, timeout) | {"sandbox": mode}
     except (OSError, subprocess.SubprocessError) as exc:
-        return {"passed": False, "timeout": False, "returncode": None, "output": f"could not run: {exc}",
-                "sandbox": "namespace" if isolate else "audit-hook"}
+        return _failed(f"could not run: {exc}", sandbox_mode())
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _killpg(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
+def _sandbox(work: str, isolate: bool | None) -> Sandbox | None:
+    # the interpreter (a venv under a hidden /home, say) must stay visible, read-only
+    expose = tuple(dict.fromkeys((sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable)))))
+    box = make_sandbox(work, network=False, limits=_limits(TIMEOUT_S), expose=expose)
+    if box is not None and isolate is False:
+        box = dataclasses.replace(box, confined=False)
+    return box
 
 
-@functools.lru_cache(maxsize=1)
+def _run(box: Sandbox, work: str, timeout: float) -> dict[str, Any]:
+    nonce = secrets.token_hex(16)
+    box = dataclasses.replace(box, limits=_limits(timeout))
+    argv = box.argv([sys.executable, "-I", "-B", "harness.py"], work)
+    term = Terminal(argv, cwd=work, env=box.env(_env(work)), output_limit=OUTPUT_KEEP, output_cap=OUTPUT_CAP,
+                    stdin=nonce.encode() + b"\n", graceful=False)
+    finished = term.wait(timeout)
+    if not finished:
+        term.kill(0.0)  # the whole process group; inside bwrap the PID namespace goes with it
+    text, _ = term.text()
+    lines = text.strip().splitlines()
+    passed = finished and not term.overflowed and term.returncode == 0 and bool(lines) and lines[-1] == nonce
+    shown = "\n".join(ln for ln in lines if ln != nonce)[-2000:]
+    return {"passed": passed, "timeout": not finished, "returncode": term.returncode, "output": shown}
+
+
+def _failed(output: str, mode: str) -> dict[str, Any]:
+    return {"passed": False, "timeout": False, "returncode": None, "output": output, "sandbox": mode}
+
+
 def sandbox_mode() -> str:
-    """"namespace" when the kernel confinement works here (probed once), else "audit-hook"."""
-    if not sys.platform.startswith("linux") or os.environ.get("PUNIE_CODE_SANDBOX") == "audit-hook":
-        return "audit-hook"
-    # the child must see "/" mounted read-only (the audit hook would mask a plain write attempt)
-    probe = (
-        "ro = False\n"
-        "for line in open('/proc/self/mountinfo'):\n"
-        "    f = line.split()\n"
-        "    if f[4] == '/':\n"
-        "        ro = 'ro' in f[5].split(',')\n"
-        "assert ro, 'root is writable'\n"
-    )
-    result = run_program("", probe, timeout=TIMEOUT_S, isolate=True)
-    return "namespace" if result["passed"] else "audit-hook"
+    """"namespace" where bubblewrap confines runs here, "audit-hook" where the user opted in to
+    running without it, "refused" otherwise."""
+    if confinement_problem() is None:
+        return "namespace"
+    return "audit-hook" if allow_unconfined_default() else "refused"
+
+
+def preflight() -> None:
+    """Refuse before any model loads when runs could be neither confined nor opted in to."""
+    require("the code suite", location="--suite code")
 
 
 # ---- the suite ---------------------------------------------------------------------------------------
@@ -354,6 +283,7 @@ def evaluate(
 ) -> list[dict[str, Any]]:
     from punie.eval.suites._answers import base_record, generate_answers
 
+    preflight()
     generations = generate_answers(cases, backend, max_new_tokens or MAX_NEW_TOKENS, progress)
     texts = [g.text or "" for g in generations]
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
@@ -366,4 +296,5 @@ def evaluate(
     return records
 
 
-__all__ = ["CATEGORY", "TIMEOUT_S", "evaluate", "extract_code", "judge", "load_cases", "run_program", "sandbox_mode"]
+__all__ = ["CATEGORY", "TIMEOUT_S", "evaluate", "extract_code", "judge", "load_cases", "preflight", "run_program",
+           "sandbox_mode"]
