@@ -121,7 +121,7 @@ def demo_cmd(
         typer.Option(
             "--preset",
             help="Shipped training config: 'default' (fits 10 minutes on 2 CPU cores) or 'thorough' "
-            "(8x the examples; see docs/tuning.md for its time and accuracy).",
+            "(6,400 examples; see docs/tuning.md for its time and accuracy).",
         ),
     ] = "default",
     config: Annotated[
