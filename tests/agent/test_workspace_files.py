@@ -107,12 +107,18 @@ def test_dangling_symlink_pointing_out_is_refused(box) -> None:
     assert not (outside / "not-yet.txt").exists()
 
 
-def test_symlink_staying_inside_is_followed(box) -> None:
+def test_symlinks_are_not_followed_even_inside(box) -> None:
+    # openat2(RESOLVE_NO_SYMLINKS) and the O_NOFOLLOW walk refuse every link alike
     ws, root, _ = box
     (root / "alias.txt").symlink_to("hello.txt")
-    assert ws.execute("read_file", {"path": "alias.txt"}).content == "hello\n"
-    assert ws.execute("write_file", {"path": "alias.txt", "content": "new\n"}).ok
-    assert (root / "hello.txt").read_text() == "new\n"
+    (root / "sub").mkdir()
+    (root / "dirlink").symlink_to("sub", target_is_directory=True)
+    for result in (ws.execute("read_file", {"path": "alias.txt"}),
+                   ws.execute("write_file", {"path": "alias.txt", "content": "new\n"}),
+                   ws.execute("write_file", {"path": "dirlink/new.txt", "content": "new\n"})):
+        _refused(result)
+        assert "symbolic link" in result.content
+    assert (root / "hello.txt").read_text() == "hello\n" and not (root / "sub" / "new.txt").exists()
 
 
 def test_symlink_to_device_is_refused(box) -> None:

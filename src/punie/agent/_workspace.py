@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import json
@@ -23,7 +24,16 @@ from typing import Any, Literal
 import jsonschema
 from jsonschema.exceptions import best_match
 
-from punie.agent._paths import PathRefused, is_inside, resolve_inside, show
+from punie.agent._paths import (
+    PathRefused,
+    open_beneath,
+    relative_inside,
+    remove_made,
+    root_fd,
+    show,
+    walk,
+)
+from punie.agent._paths import refusal as path_refusal
 from punie.agent._terminal import OUTPUT_CAP, Terminal, decode_prefix
 from punie.agent.sandbox import SHELL, Limits, Sandbox, make_sandbox, refusal
 from punie.errors import ConfigError
@@ -172,16 +182,20 @@ class Workspace:
         root = tempfile.mkdtemp(prefix="punie-ws-")
         try:
             with cls(root, **kwargs) as ws:
-                for rel, text in (files or {}).items():
-                    try:
-                        target = Path(resolve_inside(ws._root, rel))
-                    except PathRefused as exc:
-                        raise ConfigError(exc.message, location=f"files[{rel!r}]") from None
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.write_text(text, encoding="utf-8")
+                for path, text in (files or {}).items():
+                    ws._seed(path, text)
                 yield ws
         finally:
             shutil.rmtree(root, ignore_errors=True)
+
+    def _seed(self, path: str, text: str) -> None:
+        try:
+            rel = relative_inside(self._root, path)
+        except PathRefused as exc:
+            raise ConfigError(exc.message, location=f"files[{path!r}]") from None
+        result = self._write(rel, text.encode("utf-8"), path)
+        if not result.ok:
+            raise ConfigError(result.content, location=f"files[{path!r}]")
 
     def execute(self, name: Any, arguments: Any = None) -> ToolResult:
         """Run one tool call; every failure comes back as an error ToolResult."""
@@ -290,100 +304,62 @@ class Workspace:
     # -- files ---------------------------------------------------------------------------------
     def _tool_read_file(self, path: str) -> ToolResult:
         try:
-            real = resolve_inside(self._root, path)
+            rel = relative_inside(self._root, path)
+            with root_fd(self._root) as top:
+                # O_NONBLOCK: opening a FIFO must not hang
+                fd = open_beneath(top, rel, os.O_RDONLY | os.O_NONBLOCK)
         except PathRefused as exc:
             return _error(exc.message, exc.kind)
-        try:
-            # O_NONBLOCK: opening a FIFO must not hang; O_NOFOLLOW: the last component was resolved
-            # above, so a symlink here means it was swapped in since.
-            fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return _error(f"error: file not found: {show(path)}", "not_found")
-        except NotADirectoryError:
-            return _error(f"error: file not found: {show(path)} (a parent is not a directory)", "not_found")
         except OSError as exc:
-            return _error(f"error: cannot read {show(path)}: {exc.strerror or exc}", "error")
+            refused = path_refusal(exc, path)
+            return _error(refused.message, refused.kind)
         try:
             st = os.fstat(fd)
             if stat.S_ISDIR(st.st_mode):
-                return _error(self._directory_message(real, path), "error")
+                return _error(_directory_message(fd, path), "error")
             if not stat.S_ISREG(st.st_mode):
                 return _error(f"refused: {show(path)} is not a regular file", "refused")
             data = _read_up_to(fd, self.read_limit + 1)
         finally:
             os.close(fd)
+        return self._file_text(path, data, st.st_size)
+
+    def _file_text(self, path: str, data: bytes, size: int) -> ToolResult:
         if b"\x00" in data[:_BINARY_SNIFF]:
-            return _error(
-                f"error: {show(path)} is a binary file ({st.st_size} bytes); read_file returns text", "error"
-            )
+            return _error(f"error: {show(path)} is a binary file ({size} bytes); read_file returns text", "error")
         if len(data) <= self.read_limit:
             return ToolResult(content=data.decode("utf-8", errors="replace"), ok=True)
         text = decode_prefix(data[: self.read_limit])
-        marker = (
-            f"\n[... truncated: the file has {st.st_size} bytes; showing the first {self.read_limit} ...]"
-        )
+        marker = f"\n[... truncated: the file has {size} bytes; showing the first {self.read_limit} ...]"
         return ToolResult(content=text + marker, ok=True, truncated=True)
-
-    def _directory_message(self, real: str, raw: str) -> str:
-        try:
-            names = sorted(
-                e.name + ("/" if e.is_dir(follow_symlinks=False) else "") for e in os.scandir(real)
-            )
-        except OSError:
-            names = []
-        listing = ", ".join(names[:_DIR_LISTING]) + (", ..." if len(names) > _DIR_LISTING else "")
-        return f"error: {show(raw)} is a directory (entries: {listing or 'none'})"
 
     def _tool_write_file(self, path: str, content: str) -> ToolResult:
         try:
-            real = resolve_inside(self._root, path)
+            rel = relative_inside(self._root, path)
         except PathRefused as exc:
             return _error(exc.message, exc.kind)
-        if real == self._root or path.endswith(("/", os.sep)):
+        if rel == "." or path.endswith(("/", os.sep)):
             return _error(f"error: {show(path)} is a directory, not a file", "error")
         try:
             data = content.encode("utf-8")
         except UnicodeEncodeError:
             return _error("error: content is not valid Unicode (unpaired surrogates)", "invalid_arguments")
-        parent = os.path.dirname(real)
+        return self._write(rel, data, path)
+
+    def _write(self, rel: str, data: bytes, path: str) -> ToolResult:
+        """Write ``data`` to ``rel``, making its folders; a failed write leaves none of them behind."""
+        *parents, name = rel.split(os.sep)
+        made: list[tuple[int, str]] = []
+        result = _error(f"error: cannot write {show(path)}", "error")
         try:
-            os.makedirs(parent, exist_ok=True)
+            with root_fd(self._root) as top, walk(top, parents, made) as folder:
+                result = _replace_in(folder, name, data, path)
         except OSError as exc:
-            return _error(f"error: cannot create the folder for {show(path)}: {exc.strerror or exc}", "error")
-        # Re-check after creating folders: a symlink swapped in meanwhile must not lead us out.
-        if not is_inside(self._root, os.path.realpath(parent)):
-            return _error(f"refused: {show(path)} is outside the workspace", "refused")
-        mode: int | None = None  # new files: 0o666 minus the umask, as open() does
-        try:
-            st = os.lstat(real)
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            return _error(f"error: cannot write {show(path)}: {exc.strerror or exc}", "error")
-        else:
-            if stat.S_ISDIR(st.st_mode):
-                return _error(f"error: {show(path)} is a directory, not a file", "error")
-            if not stat.S_ISREG(st.st_mode):
-                return _error(f"refused: {show(path)} is not a regular file", "refused")
-            mode = stat.S_IMODE(st.st_mode)  # keep an executable script executable
-        existed = os.path.exists(real)
-        # Not mkstemp: it creates 0600 files, and a file the agent writes should get normal permissions.
-        tmp = os.path.join(parent, f".{os.path.basename(real)[:100]}.tmp-{secrets.token_hex(6)}")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
-        except OSError as exc:
-            return _error(f"error: cannot write {show(path)}: {exc.strerror or exc}", "error")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            if mode is not None:
-                os.chmod(tmp, mode)
-            os.replace(tmp, real)  # atomic: readers see the old file or the new one, never half
-        except OSError as exc:
-            Path(tmp).unlink(missing_ok=True)
-            return _error(f"error: cannot write {show(path)}: {exc.strerror or exc}", "error")
-        verb = "overwrote" if existed else "created"
-        return ToolResult(content=f"{verb} {show(path)} ({len(data)} bytes)", ok=True)
+            refused = path_refusal(exc, path)
+            result = _error(refused.message.replace("cannot open", "cannot write"), refused.kind)
+        finally:
+            remove_made(made, keep=result.ok)
+        return result
 
     # -- commands ------------------------------------------------------------------------------
     def _tool_run_command(self, command: str, cwd: str | None = None, background: bool = False) -> ToolResult:
@@ -393,13 +369,10 @@ class Workspace:
             return _error("error: command contains a NUL byte", "invalid_arguments")
         workdir = self._root
         if cwd is not None:
-            try:
-                workdir = resolve_inside(self._root, cwd, what="cwd")
-            except PathRefused as exc:
-                return _error(exc.message, exc.kind)
-            if not os.path.isdir(workdir):
-                kind = "not_found" if not os.path.exists(workdir) else "error"
-                return _error(f"error: cwd is not a directory: {show(cwd)}", kind)
+            checked = self._check_cwd(cwd)
+            if isinstance(checked, ToolResult):
+                return checked
+            workdir = checked
         if self.sandbox is None:
             return _error(refusal("run_command"), "refused")
         if background:
@@ -432,6 +405,22 @@ class Workspace:
             exit_code=term.returncode,
             truncated=truncated,
         )
+
+    def _check_cwd(self, cwd: str) -> str | ToolResult:
+        """The cwd as a path string: opened beneath the root first, so no link leads it out (inside
+        the sandbox the rest is read-only anyway; the string is what bwrap and chdir need)."""
+        try:
+            rel = relative_inside(self._root, cwd, what="cwd")
+            with root_fd(self._root) as top:
+                os.close(open_beneath(top, rel, os.O_RDONLY | os.O_DIRECTORY))
+        except PathRefused as exc:
+            return _error(exc.message, exc.kind)
+        except NotADirectoryError:
+            return _error(f"error: cwd is not a directory: {show(cwd)}", "error")
+        except OSError as exc:
+            refused = path_refusal(exc, cwd, what="cwd")
+            return _error(refused.message, refused.kind)
+        return os.path.normpath(os.path.join(self._root, rel))
 
     def _start_background(self, command: str, workdir: str) -> ToolResult:
         with self._lock:
@@ -546,6 +535,46 @@ class Workspace:
             self._terminals.pop(terminal_id, None)
         note = " (it was still running and has been killed)" if was_running else ""
         return ToolResult(content=f"released {terminal_id}{note}", ok=True, terminal_id=terminal_id)
+
+
+def _directory_message(fd: int, raw: str) -> str:
+    try:
+        names = sorted(e.name + ("/" if e.is_dir(follow_symlinks=False) else "") for e in os.scandir(fd))
+    except OSError:
+        names = []
+    listing = ", ".join(names[:_DIR_LISTING]) + (", ..." if len(names) > _DIR_LISTING else "")
+    return f"error: {show(raw)} is a directory (entries: {listing or 'none'})"
+
+
+def _replace_in(folder: int, name: str, data: bytes, path: str) -> ToolResult:
+    """Atomically replace ``name`` in the directory ``folder`` (a temp file, then rename): readers
+    see the old file or the new one, never half; a link put there is replaced, never followed."""
+    try:
+        st = os.stat(name, dir_fd=folder, follow_symlinks=False)
+    except FileNotFoundError:
+        st = None
+    if st is not None and stat.S_ISLNK(st.st_mode):
+        return _error(f"refused: path {show(path)} is or goes through a symbolic link "
+                      "(file tools do not follow links; use the link's target)", "refused")
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        return _error(f"error: {show(path)} is a directory, not a file", "error")
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        return _error(f"refused: {show(path)} is not a regular file", "refused")
+    # Not mkstemp: it creates 0600 files, and a file the agent writes should get normal permissions.
+    tmp = f".{name[:100]}.tmp-{secrets.token_hex(6)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666, dir_fd=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            if st is not None:
+                os.fchmod(fh.fileno(), stat.S_IMODE(st.st_mode))  # keep an executable script executable
+        os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp, dir_fd=folder)
+        raise
+    verb = "overwrote" if st is not None else "created"
+    return ToolResult(content=f"{verb} {show(path)} ({len(data)} bytes)", ok=True)
 
 
 def _read_up_to(fd: int, n: int) -> bytes:
