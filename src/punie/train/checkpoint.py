@@ -2,6 +2,11 @@
 
 Every write goes through a temp folder/file and a rename, so a killed run never leaves a
 half-written adapter or checkpoint behind.
+
+``state.pt`` holds tensors and plain Python values only (the numpy RNG state is stored as a list),
+so ``--resume`` reads it with ``torch.load(weights_only=True)``: a run folder copied from elsewhere
+cannot execute code by being resumed. A file that does not load, or loads into the wrong shape, is
+one ConfigError located at ``--resume``.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 
 import torch
 
+from punie.errors import AdapterError, ConfigError
 from punie.paths import atomic_dir, atomic_write_text
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
@@ -49,7 +55,9 @@ def rng_state() -> dict[str, Any]:
     try:
         import numpy as np
 
-        state["numpy"] = np.random.get_state()
+        name, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+        # a list, not an ndarray: weights_only loading refuses numpy's reconstruct globals
+        state["numpy"] = [name, np.asarray(keys).tolist(), int(pos), int(has_gauss), float(cached)]
     except ImportError:
         pass
     if torch.cuda.is_available():
@@ -63,7 +71,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
     if "numpy" in state:
         import numpy as np
 
-        np.random.set_state(state["numpy"])
+        name, keys, pos, has_gauss, cached = state["numpy"]
+        np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
@@ -88,18 +97,45 @@ def save_checkpoint(target: Path, *, model: Any, optimizer: Any, scheduler: Any,
         atomic_write_text(tmp / "progress.json", json.dumps(progress, indent=2, sort_keys=True))
 
 
+_STATE_KEYS = {"trainable": dict, "optimizer": dict, "scheduler": dict, "rng": dict, "progress": dict}
+
+
+def read_state(path: Path) -> dict[str, Any]:
+    """``state.pt`` loaded without running any of its code; any problem is one ConfigError."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: no checkpoint to resume from", location="--resume")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises zip, pickle, EOF and runtime errors for damaged files
+        raise _unusable(path, exc) from None
+    if not isinstance(state, dict) or any(not isinstance(state.get(k), t) for k, t in _STATE_KEYS.items()):
+        raise _unusable(path, "not the layout punie writes")
+    if not all(isinstance(v, torch.Tensor) for v in state["trainable"].values()):
+        raise _unusable(path, "trainable weights that are not tensors")
+    return state
+
+
+def _unusable(path: Path, why: object) -> ConfigError:
+    reason = (str(why).strip().splitlines() or [type(why).__name__])[0][:200]
+    return ConfigError(f"{path}: unusable checkpoint ({reason}); it is truncated, tampered with or "
+                       "from another punie version", location="--resume",
+                       hint="start a new run, or resume from an intact copy")
+
+
 def load_checkpoint(target: Path, *, model: Any, optimizer: Any, scheduler: Any) -> dict[str, Any]:
-    state = torch.load(target / STATE_FILE, map_location="cpu", weights_only=False)  # our own file
+    state = read_state(target / STATE_FILE)
     params = dict(model.named_parameters())
     missing = [n for n in state["trainable"] if n not in params]
     if missing:
-        from punie.errors import AdapterError
-
-        raise AdapterError(f"{target}: checkpoint does not match the model ({missing[0]} unknown)")
-    with torch.no_grad():
-        for name, value in state["trainable"].items():
-            params[name].copy_(value.to(params[name].device))
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    set_rng_state(state["rng"])
+        raise AdapterError(f"{target}: checkpoint does not match the model ({missing[0]} unknown)",
+                           location="--resume")
+    try:
+        with torch.no_grad():
+            for name, value in state["trainable"].items():
+                params[name].copy_(value.to(params[name].device))
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # loadable, but not for this run
+        raise _unusable(target / STATE_FILE, exc) from None
     return dict(state["progress"])
