@@ -63,6 +63,21 @@ def _print_summary(report: dict[str, Any], html_path: Path, verdict_text: str) -
     console.print(f"report: {html_path}  (JSON: {html_path.with_suffix('.json')})", markup=False)
 
 
+def _load_report(path: Path) -> dict[str, Any]:
+    """A report checked by the code that will read it: compared with itself and judged against
+    itself, so a JSON of the wrong shape fails here, in one line naming it, not after an eval."""
+    from punie.errors import ConfigError
+    from punie.eval.compare import compare_reports, load_report, verdict
+
+    report = load_report(path)
+    try:
+        compare_reports([report, report])
+        verdict(report, report)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise ConfigError(f"not a punie eval report ({type(exc).__name__}: {exc})", location=str(path)) from None
+    return report
+
+
 def _opt_in(allow_network: bool, allow_unconfined: bool) -> None:
     """The flags reach every Workspace and code run of this process through the sandbox's env vars."""
     from punie.agent import sandbox
@@ -95,7 +110,7 @@ def eval_cmd(
 ) -> None:
     """Evaluate a model or adapter on suites; writes an HTML + JSON report and records the run."""
     from punie.backends import make_backend
-    from punie.eval.compare import load_report, verdict
+    from punie.eval.compare import verdict
     from punie.eval.report import render_report_html
     from punie.eval.runner import headline_scores, run_eval
     from punie.eval.suites import load_suite, preflight
@@ -106,7 +121,7 @@ def eval_cmd(
     suites = [load_suite(s) for s in (suite or DEFAULT_SUITES)]  # bad names fail before the model loads
     preflight(suites)  # and suites that cannot run here (model-written code with nothing to confine it)
     check_dtype(dtype)
-    base_report = load_report(baseline) if baseline else None
+    base_report = _load_report(baseline) if baseline else None
     if adapter and not base_url:
         from punie.errors import AdapterError
         from punie.models.loading import check_adapter_dir
@@ -179,10 +194,10 @@ def compare_cmd(
 ) -> None:
     """Compare eval reports side by side: paired per-category deltas (McNemar on shared cases), fixed and
     broken cases, failure reasons, tool confusion, and the verdict."""
-    from punie.eval.compare import compare_reports, load_report
+    from punie.eval.compare import compare_reports
     from punie.eval.report import write_comparison_html
 
-    loaded = [load_report(p) for p in reports]
+    loaded = [_load_report(p) for p in reports]
     comparison = compare_reports(loaded)
     if output:
         names = ["baseline report" if i == 0 else f"candidate {i} report" for i in range(len(reports))]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,11 +40,19 @@ def db_path() -> Path:
     return punie_home() / "runs.db"
 
 
-def _connect(path: Path | None = None) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(path or db_path()), timeout=30)
-    conn.row_factory = sqlite3.Row
-    conn.execute(SCHEMA)
-    return conn
+@contextlib.contextmanager
+def _open() -> Iterator[sqlite3.Connection]:
+    """A short connection; a damaged or foreign runs.db is one ConfigError naming it, and is left as
+    it is (recreating it would lose what a repair could still save)."""
+    path = db_path()
+    try:
+        with closing(sqlite3.connect(str(path), timeout=30)) as conn:
+            conn.row_factory = sqlite3.Row
+            conn.execute(SCHEMA)
+            yield conn
+    except sqlite3.DatabaseError as exc:
+        raise ConfigError(f"the runs registry is unreadable ({exc})", location=str(path),
+                          hint="move the file aside and punie starts a new one") from None
 
 
 def _row(row: sqlite3.Row) -> dict[str, Any]:
@@ -67,7 +76,7 @@ def record_run(
 ) -> int:
     """Add a run ("train", "eval", "sweep", …) and return its id."""
     created = datetime.now(UTC).isoformat(timespec="seconds")
-    with closing(_connect()) as conn, conn:
+    with _open() as conn, conn:
         cur = conn.execute(
             "INSERT INTO runs (kind, created_at, model, adapter, data_fingerprint, config, scores, report_path,"
             " duration_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -96,7 +105,7 @@ def update_run(run_id: int, **fields: Any) -> None:
         return
     values = [json.dumps(v, default=str) if k in JSON_COLUMNS and v is not None else v for k, v in fields.items()]
     sets = ", ".join(f"{k} = ?" for k in fields)
-    with closing(_connect()) as conn, conn:
+    with _open() as conn, conn:
         conn.execute(f"UPDATE runs SET {sets} WHERE id = ?", [*values, run_id])  # noqa: S608 - keys whitelisted
 
 
@@ -108,13 +117,13 @@ def list_runs(kind: str | None = None, limit: int | None = None) -> list[dict[st
         query += " WHERE kind = ?"
         params.append(kind)
     query += " ORDER BY id"
-    with closing(_connect()) as conn:
+    with _open() as conn:
         rows = [_row(r) for r in conn.execute(query, params)]
     return rows[-limit:] if limit else rows
 
 
 def get_run(run_id: int) -> dict[str, Any]:
-    with closing(_connect()) as conn:
+    with _open() as conn:
         row = conn.execute("SELECT * FROM runs WHERE id = ?", (int(run_id),)).fetchone()
     if row is None:
         raise ConfigError(f"no run with id {run_id}", location="ID", hint="see `punie runs list`")

@@ -116,7 +116,7 @@ def read_state(path: Path) -> dict[str, Any]:
 
 
 def _unusable(path: Path, why: object) -> ConfigError:
-    reason = (str(why).strip().splitlines() or [type(why).__name__])[0][:200]
+    reason = (str(why).strip().splitlines() or [type(why).__name__])[0].split(". ")[0][:160]
     return ConfigError(f"{path}: unusable checkpoint ({reason}); it is truncated, tampered with or "
                        "from another punie version", location="--resume",
                        hint="start a new run, or resume from an intact copy")

@@ -150,7 +150,10 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"{p}: config file not found")
-    text = p.read_text(encoding="utf-8")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:  # a binary file given by mistake (a model, an image)
+        raise ConfigError(f"{p}: not a text config file (byte {exc.start} is not UTF-8)") from None
     try:
         if p.suffix.lower() == ".json":  # a run's saved config.json (used by --resume)
             data = json.loads(text)
