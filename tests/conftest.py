@@ -66,3 +66,16 @@ def builder(tokenizer):  # type: ignore[no-untyped-def]
     from punie.models import PromptBuilder
 
     return PromptBuilder(tokenizer)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def unconfined_where_nothing_confines() -> None:
+    """Where bubblewrap cannot confine commands (a locked-down CI container), the tests that only
+    need commands to run opt in to running them unconfined; the confinement tests skip, saying why,
+    and the refusal tests clear the opt-in themselves."""
+    from punie.agent.sandbox import ALLOW_UNCONFINED_ENV, confinement_problem
+
+    problem = confinement_problem()
+    if problem is not None:
+        os.environ[ALLOW_UNCONFINED_ENV] = "1"
+        print(f"\npunie tests: model-written commands run unconfined here ({problem})")
