@@ -1,8 +1,9 @@
 """The bad-input table: each kind ends in one error line naming where (file or flag), exit 2, no
 traceback, and the inputs (and anything at the output path) left exactly as they were.
 
-Kinds marked xfail are not handled yet: their fixes belong in files owned elsewhere (named in
-each reason); the mark is not strict so the suite stays green the moment they are fixed.
+The first ten rows are the kinds issue 17 found ending in a traceback (or exit 0 on an empty input);
+the rest are their neighbours (the same file corrupt rather than missing, an ancestor that is a file, a
+filter that keeps nothing).
 """
 
 from __future__ import annotations
@@ -95,26 +96,50 @@ def _dedupe_empty(tmp: Path, tiny: str) -> list[str]:
     return ["dataset", "dedupe", str(tmp / "empty.jsonl"), "-o", str(tmp / "deduped")]
 
 
-def _owned_elsewhere(where: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(reason=f"not handled yet; the fix belongs in {where}", strict=False)
+def _corrupt_run_config(tmp: Path, tiny: str) -> list[str]:
+    data, run = _resumable_run(tmp, tiny)
+    (run / "config.json").write_bytes(b"\x00{not json")
+    return ["train", str(data), "--model", tiny, "-o", str(run), "--resume", "--iters", "2"]
+
+
+def _missing_fingerprint(tmp: Path, tiny: str) -> list[str]:
+    data, run = _resumable_run(tmp, tiny)
+    (run / "data_fingerprint.json").unlink()
+    return ["train", str(data), "--model", tiny, "-o", str(run), "--resume", "--iters", "2"]
+
+
+def _train_output_inside_a_file(tmp: Path, tiny: str) -> list[str]:
+    (tmp / "out").write_text("a file\n")
+    return ["train", str(write_dataset(tmp / "ds")), "--model", tiny, "-o", str(tmp / "out" / "run"), "--iters", "1"]
+
+
+def _filter_matches_nothing(tmp: Path, tiny: str) -> list[str]:
+    data = write_dataset(tmp / "ds")
+    return ["dataset", "filter", str(data), "--contains", "no prompt says x7q9z3", "-o", str(tmp / "filtered")]
+
+
+def _split_empty(tmp: Path, tiny: str) -> list[str]:
+    (tmp / "empty.jsonl").write_text("")
+    return ["dataset", "split", str(tmp / "empty.jsonl"), "-o", str(tmp / "parts")]
 
 
 KINDS = [
     pytest.param(_binary_config, "bin.toml", id="binary --config"),
     pytest.param(_truncated_state, "--resume", id="truncated state.pt"),
-    pytest.param(_missing_run_config, "config.json", id="missing config.json on resume",
-                 marks=_owned_elsewhere("src/punie/train/trainer.py (_prepare_output reads it unchecked)")),
-    pytest.param(_train_output_is_a_file, "-o", id="train -o at a file",
-                 marks=_owned_elsewhere("src/punie/train/trainer.py (_prepare_output)")),
-    pytest.param(_fuse_output_is_a_file, "-o", id="fuse -o at a file",
-                 marks=_owned_elsewhere("src/punie/train/fuse.py")),
+    pytest.param(_missing_run_config, "config.json", id="missing config.json on resume"),
+    pytest.param(_train_output_is_a_file, "-o", id="train -o at a file"),
+    pytest.param(_fuse_output_is_a_file, "-o", id="fuse -o at a file"),
     pytest.param(_compare_wrong_shape, "bad.json", id="compare a report of the wrong shape"),
     pytest.param(_baseline_wrong_shape, "bad.json", id="eval --baseline of the wrong shape"),
     pytest.param(_corrupt_registry, "runs.db", id="corrupt runs.db"),
-    pytest.param(_filter_empty, "empty.jsonl", id="filter an empty file",
-                 marks=_owned_elsewhere("src/punie/data/cli.py (an empty input must not write a dataset)")),
-    pytest.param(_dedupe_empty, "empty.jsonl", id="dedupe an empty file",
-                 marks=_owned_elsewhere("src/punie/data/cli.py (an empty input must not write a dataset)")),
+    pytest.param(_filter_empty, "empty.jsonl", id="filter an empty file"),
+    pytest.param(_dedupe_empty, "empty.jsonl", id="dedupe an empty file"),
+    # neighbours of the ten above
+    pytest.param(_corrupt_run_config, "config.json", id="corrupt config.json on resume"),
+    pytest.param(_missing_fingerprint, "data_fingerprint.json", id="missing data_fingerprint.json on resume"),
+    pytest.param(_train_output_inside_a_file, "-o", id="train -o inside a file"),
+    pytest.param(_filter_matches_nothing, "filtered", id="filter that matches nothing"),
+    pytest.param(_split_empty, "empty.jsonl", id="split an empty file"),
 ]
 
 

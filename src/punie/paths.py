@@ -23,6 +23,20 @@ def punie_home() -> Path:
     return path
 
 
+def check_output_folder(out: Path, *, flag: str = "-o", kind: str = "output folder") -> None:
+    """``out`` must be a folder or not exist yet, and nothing above it may be a file (ConfigError, exit 2)."""
+    from punie.errors import ConfigError
+
+    out = Path(out)
+    for p in (out, *out.parents):
+        if p.exists():
+            if not p.is_dir():
+                what = "is a file" if p == out else f"is inside {p}, which is a file"
+                raise ConfigError(f"{out}: {what}, not a {kind}", location=flag,
+                                  hint="give the path of a folder, existing or new")
+            return
+
+
 @contextmanager
 def atomic_dir(target: Path, *, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temp folder beside ``target``; rename it into place only if the block succeeds.

@@ -30,9 +30,21 @@ def _builder(model: str | None) -> Any:
     return PromptBuilder(load_tokenizer(model) if model else load_tokenizer())
 
 
-def _write(ds: Any, out: Path, note: dict[str, Any]) -> None:
+def _read_some(path: Path) -> Any:
+    """read_dataset, refusing an input with no examples (a transform of nothing would write an empty dataset)."""
+    from punie.data.dataset import read_dataset
+
+    ds = read_dataset(path)
+    if not len(ds):
+        raise DatasetError("has no examples; nothing to write", location=str(path))
+    return ds
+
+
+def _write(ds: Any, out: Path, note: dict[str, Any], *, why_empty: str = "no examples left") -> None:
     from punie.data.dataset import write_dataset
 
+    if not len(ds):  # an empty dataset is never what a user wants, and train refuses it later
+        raise DatasetError(f"{why_empty}; nothing written", location=str(out))
     counts = {s: len(c) for s, c in ds.splits().items()}
     write_dataset(ds, out, extra_files={"punie_dataset.json": json.dumps({**note, "counts": counts}, indent=1) + "\n"})
     typer.echo(f"wrote {out}: " + ", ".join(f"{s} {n}" for s, n in counts.items()))
@@ -185,15 +197,14 @@ def filter_cmd(
     model: ModelOpt = None,
 ) -> None:
     """Keep matching examples; the output is written in canonical form."""
-    from punie.data.dataset import read_dataset
     from punie.data.ops import filter_dataset, make_filter
 
-    ds = read_dataset(path)
+    ds = _read_some(path)
     keep = make_filter(tools=tool, calls=calls, contains=contains, max_tokens=max_tokens,
                        builder=_builder(model) if max_tokens is not None else None, min_turns=min_turns)
     out = filter_dataset(ds, keep)
     typer.echo(f"kept {len(out)} of {len(ds)} examples")
-    _write(out, output, {"op": "filter", "source": str(path)})
+    _write(out, output, {"op": "filter", "source": str(path)}, why_empty=f"no example of {len(ds)} matches the filters")
 
 
 @app.command("merge")
@@ -207,7 +218,8 @@ def merge_cmd(
 
     if len(paths) < 2:
         raise ConfigError("merge needs at least two datasets", location="PATHS")
-    _write(merge_datasets(read_dataset(p) for p in paths), output, {"op": "merge", "sources": [str(p) for p in paths]})
+    _write(merge_datasets([read_dataset(p) for p in paths]), output, {"op": "merge", "sources": [str(p) for p in paths]},
+           why_empty="the inputs have no examples")
 
 
 @app.command("split")
@@ -218,11 +230,10 @@ def split_cmd(
     seed: Annotated[int, typer.Option("--seed", help="Shuffle seed.")] = 0,
 ) -> None:
     """Shuffle (seeded) and cut into train/valid/test by ratios."""
-    from punie.data.dataset import read_dataset
     from punie.data.ops import parse_ratios, split_dataset
 
     r = parse_ratios(ratios)
-    _write(split_dataset(list(read_dataset(path)), r, seed), output,
+    _write(split_dataset(list(_read_some(path)), r, seed), output,
            {"op": "split", "source": str(path), "ratios": r, "seed": seed})
 
 
@@ -233,10 +244,9 @@ def dedupe_cmd(
     mode: Annotated[str, typer.Option("--mode", help="exact: identical user prompts; normalized: ignoring case and whitespace.")] = "normalized",
 ) -> None:
     """Drop examples whose user prompts repeat an earlier one (test is kept over valid over train)."""
-    from punie.data.dataset import read_dataset
     from punie.data.ops import dedupe_dataset
 
-    ds = read_dataset(path)
+    ds = _read_some(path)
     out, removed = dedupe_dataset(ds, mode)
     typer.echo(f"removed {sum(removed.values())} duplicates" + (f" ({removed})" if removed else ""))
     _write(out, output, {"op": "dedupe", "source": str(path), "mode": mode, "removed": removed})

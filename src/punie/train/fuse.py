@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from punie.errors import AdapterError, ConfigError
-from punie.paths import atomic_dir
+from punie.paths import atomic_dir, check_output_folder
 
 
 def check_adapter_base(adapter_dir: Path, model: str | None) -> None:
@@ -35,6 +35,7 @@ def fuse(model: str | None, adapter: str, output: str, *, overwrite: bool = Fals
     from punie.models.loading import check_adapter_dir
 
     out = Path(output)
+    check_output_folder(out, kind="model folder")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise ConfigError(f"{out}: already exists and is not empty", location="-o", hint="pass --overwrite")
     folder = check_adapter_dir(adapter)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from punie.errors import ConfigError, DatasetError, PunieError
-from punie.paths import atomic_write_text
+from punie.paths import atomic_write_text, check_output_folder
 from punie.train.config import TrainConfig
 
 # Fields that may differ on --resume (they don't change what a step computes; the data fingerprint is checked).
@@ -56,14 +56,32 @@ Callback = Callable[[str, dict[str, Any]], None]  # (event: "step" | "eval" | "e
 
 
 # ---- helpers -----------------------------------------------------------------------------------------
+def _read_run_json(out: Path, name: str) -> dict[str, Any]:
+    """A JSON object the run folder must hold on --resume (config.json, data_fingerprint.json)."""
+    path = out / name
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"missing from the run folder; --resume needs the {name} the run wrote",
+                          location=str(path), hint="start a new run with -o elsewhere") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"unreadable ({type(e).__name__}); --resume needs the {name} the run wrote",
+                          location=str(path), hint="start a new run with -o elsewhere") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"not a JSON object; --resume needs the {name} the run wrote", location=str(path),
+                          hint="start a new run with -o elsewhere")
+    return value
+
+
 def _prepare_output(cfg: TrainConfig, out: Path) -> dict[str, Any] | None:
     """Check OUT against --overwrite/--resume; returns the saved config on resume."""
     from punie.train.checkpoint import STATE_FILE, has_adapter
 
+    check_output_folder(out, kind="run folder")
     if cfg.resume:
         if not (out / "checkpoint" / STATE_FILE).is_file():
             raise ConfigError(f"{out}: nothing to resume (no checkpoint/ in the run folder)", location="--resume")
-        saved = json.loads((out / "config.json").read_text(encoding="utf-8"))
+        saved = _read_run_json(out, "config.json")
         for key, value in cfg.to_dict().items():
             if key not in RESUMABLE_CHANGES and key in saved and saved[key] != value:
                 raise ConfigError(
@@ -113,9 +131,12 @@ class _Metrics:
         self.records: list[dict[str, Any]] = []
         self.enabled = enabled
         if resume_step is not None and self.path.is_file():
-            for line in self.path.read_text(encoding="utf-8").splitlines():
-                rec = json.loads(line)
-                if rec.get("step", 0) <= resume_step:
+            for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
+                try:  # a run killed mid-append leaves a torn last line; it holds nothing to keep
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(rec, dict) and rec.get("step", 0) <= resume_step:
                     self.records.append(rec)
         if enabled:
             atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in self.records))
@@ -262,7 +283,7 @@ def train(
     world, rank = acc.num_processes, acc.process_index
     talk = progress and main
     if saved_cfg is not None:
-        old_fp = json.loads((out / "data_fingerprint.json").read_text(encoding="utf-8"))
+        old_fp = _read_run_json(out, "data_fingerprint.json")
         for split in ("train", "valid"):
             if old_fp.get(split) != fp.get(split):
                 raise DatasetError(f"{cfg.data}: {split}.jsonl changed since the run started; --resume needs the same data")
