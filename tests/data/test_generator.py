@@ -154,3 +154,27 @@ def test_call_only_share_cuts_tool_conversations_after_their_last_call(tmp_path:
         assert not any(m.get("tool_calls") for m in conv["messages"][len(short):])
     with pytest.raises(ValueError):
         generate_dataset(size=10, call_only_share=1.5)
+
+
+@pytest.mark.parametrize("side", ["train", "heldout"])
+def test_chains_call_in_the_requested_order_with_every_value_from_the_request(side: str) -> None:
+    import random
+
+    from punie.data.generator import _Gen
+    from punie.data.ops import calls_of
+
+    gen = _Gen(side, random.Random(4))
+    seen_orders = set()
+    for _ in range(300):
+        conv = gen.conversation("chain")
+        msgs = conv["messages"]
+        request = msgs[0]["content"]
+        calls = [c for m in msgs if m["role"] == "assistant" for c in calls_of(m)]
+        # one call per assistant turn (sequential), and each value it needs is in the request
+        assert sum(1 for m in msgs if m["role"] == "assistant" and calls_of(m)) == len(calls) == 2
+        for call in calls:
+            for key in ("path", "command", "cwd"):
+                if key in call["arguments"]:
+                    assert call["arguments"][key] in request, (key, request)
+        seen_orders.add(tuple(c["name"] for c in calls))
+    assert {("run_command", "read_file"), ("read_file", "run_command"), ("write_file", "run_command")} <= seen_orders

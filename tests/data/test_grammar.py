@@ -58,6 +58,9 @@ def test_every_value_is_recoverable_verbatim(side: str) -> None:
         values = {"path": rng.choice(p["path"][side]), "cmd": rng.choice(p["cmd"][side]),
                   "cwd": rng.choice(p["cwd"][side]), "tid": rng.choice(p["tid"][side]),
                   "content": rng.choice(p["line"][side])}
+        a, b = rng.sample(p["path"][side], 2)
+        t1, t2 = rng.sample(p["tid"][side], 2)
+        values |= {"a": a, "b": b, "src": a, "dst": b, "t1": t1, "t2": t2}
         text = g.request(intent, **values)
         assert "{" not in text.replace(values["content"], "").replace(values["cmd"], ""), text
         for slot in re.findall(r"\{(\w+)\}", " ".join(G.INTENTS[intent].get("cores", []))):
@@ -100,3 +103,44 @@ def test_mentions_name_things_without_a_request_and_fill_every_slot() -> None:
         assert "<tool_call>" not in a
         seen.add(q)
     assert len(seen) > 60
+
+
+@pytest.mark.parametrize("side", G.SIDES)
+def test_composed_requests_keep_every_value_and_use_only_their_side(side: str) -> None:
+    rng = random.Random(11)
+    g = G.Grammar(side, rng)
+    p = pools()
+    other = "heldout" if side == "train" else "train"
+    for _ in range(600):
+        path, cmd, cwd = rng.choice(p["path"][side]), rng.choice(p["cmd"][side]), rng.choice(p["cwd"][side])
+        items = rng.choice([[("run", {"cmd": cmd}), ("read", {"path": path})],
+                            [("run_cwd", {"cmd": cmd, "cwd": cwd}), ("read", {"path": path})],
+                            [("read", {"path": path}), ("run", {"cmd": cmd})],
+                            [("run_bg", {"cmd": cmd}), ("fu_wait", {})]])
+        mode = rng.choice(["seq", "par"])
+        text = g.compose(items, mode)
+        assert "{" not in text.replace(cmd, ""), text
+        for _, vals in items:
+            for v in vals.values():
+                assert v in text, (v, text)
+    # the connectors are held out like every other part
+    for mode in ("seq", "par"):
+        assert G.parts(side)[mode] and not set(G.parts(side)[mode]) & set(G.parts(other)[mode])
+
+
+def test_generated_file_bodies_are_broad_and_hard_to_copy() -> None:
+    from punie.data._content import generated_bodies
+
+    single, multi = generated_bodies()
+    assert len(multi) >= 500 and len(single) >= 100
+    bodies = single + multi
+    assert len(set(bodies)) == len(bodies)
+    # the characters a JSON string must escape, and long blocks, are all well represented
+    assert sum('"' in b for b in bodies) > 200
+    assert sum("\\" in b for b in bodies) > 30
+    assert sum("\t" in b for b in bodies) > 20
+    assert sum(b.count("\n") >= 4 for b in multi) > 100
+    p = pools()
+    for pool in ("line", "multiline"):
+        assert not set(p[pool]["train"]) & set(p[pool]["heldout"])
+        assert len(p[pool]["heldout"]) >= 40

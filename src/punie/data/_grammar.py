@@ -75,6 +75,26 @@ SENTENCE_TAILS = [
     " Then we'll see.", " Let me know what you find.", " Thx.", " Danke!",
 ]
 
+# Two requests in one sentence. Sequential connectors mean "one after the other" (the second call
+# comes after the first one's result, in the order the sentence gives, which is not always the order
+# of the words: "{b}, but {a} first"); parallel ones mean "both, independently" (one turn, two calls).
+SEQ_CONNECTORS = [
+    "{a}, then {b}", "{a} and then {b}", "first {a}, then {b}", "{a}; after that, {b}", "{a}. Then {b}",
+    "{a}, and once that's done, {b}", "{a}. When that's finished, {b}", "{a}, afterwards {b}",
+    "{a} and after that {b}", "{a}, and when it's done {b}", "once you {a}, {b}", "after you {a}, {b}",
+    "{b}, but {a} first", "before you {b}, {a}", "{b} — but first {a}", "{a}. Next, {b}",
+    "step 1: {a}. step 2: {b}", "{a}, then go ahead and {b}", "{a}. After it's done, {b}",
+    "{a} and, once it's finished, {b}", "start by doing this: {a}. Then {b}", "{a}, and right after that {b}",
+    "{a}, wait for the result, then {b}", "{b}, after you {a}",
+]
+PAR_CONNECTORS = [
+    "{a} and {b}", "{a} and also {b}", "{a}, and {b}", "{a}, plus {b}", "{a} and {b} too", "{a}; also {b}",
+    "{a}. Also, {b}", "{a} and at the same time {b}", "{a}, and while you're at it, {b}", "{a}. And {b}",
+    "{a}, and in parallel {b}", "{a} — and {b} as well", "two things: {a}, and {b}", "{a}, also {b}",
+]
+# slot name -> the kind of value it holds (for quoting): pairs use {a}/{b}, {src}/{dst}, {t1}/{t2}
+SLOT_KIND = {"a": "path", "b": "path", "src": "path", "dst": "path", "t1": "tid", "t2": "tid"}
+
 # ---- intents ----------------------------------------------------------------------------------------
 # Each intent has ``verbs`` × ``objects`` cores (an object frame holds the slot), ``cores`` that are
 # whole verb phrases (wrapped like the composed ones) and ``questions`` that are complete sentences.
@@ -158,7 +178,11 @@ INTENTS: dict[str, dict[str, list[str]]] = {
                    "{r} with the cwd set to {cwd}", "{r} (cwd {cwd})", "{r} from within {cwd}",
                    "{r} in the {cwd} directory", "{r} in the {cwd} folder", "using {cwd} as the cwd, {r}",
                    "from {cwd}, {r}", "{r} over in {cwd}", "hop into {cwd} and {r}", "{r}, working dir {cwd}",
-                   "within {cwd}, {r}", "{r} under {cwd}"],
+                   "within {cwd}, {r}", "{r} under {cwd}", "{r} (in {cwd})", "over in {cwd}, {r}",
+                   "{r} at {cwd}", "{r} relative to {cwd}", "in the {cwd} subfolder, {r}", "{r} from the {cwd} dir",
+                   "{r} within the {cwd} project", "{r} in the {cwd} package", "{r}, run it inside {cwd}",
+                   "{r} — working directory: {cwd}", "{r}, but from {cwd}", "head over to {cwd} and {r}",
+                   "{r} with {cwd} as cwd", "enter {cwd} and {r}", "{r} in the {cwd} subdirectory"],
     },
     "run_bg": {  # {r} is a run core with {cmd}
         "frames": ["{r} in the background", "{r} as a background job", "{r} as a background process",
@@ -179,7 +203,9 @@ INTENTS: dict[str, dict[str, list[str]]] = {
                   "show me what's been printed by", "pull the latest output from", "print the output of",
                   "show the progress of", "give me the current output of", "display what's been logged by",
                   "tell me what's been printed by", "look in on", "poll", "show me the logs so far from",
-                  "see what has come out of", "check in on", "get me the log so far of"],
+                  "see what has come out of", "check in on", "get me the log so far of", "tail", "show the log of",
+                  "read what's new in", "give me a status update on", "glance at", "take a peek at the output of",
+                  "report the progress of", "show me the current log of"],
         "objects": ["{tid}", "terminal {tid}", "the terminal {tid}", "the job in {tid}", "background job {tid}",
                     "the process in {tid}", "the background terminal {tid}", "{tid} so far", "{tid} without stopping it"],
         "cores": ["see what {tid} has printed so far", "check how {tid} is doing", "tell me what {tid} says right now",
@@ -195,7 +221,9 @@ INTENTS: dict[str, dict[str, list[str]]] = {
     },
     "wait": {
         "verbs": ["wait for", "wait on", "block on", "wait until the end of", "await", "hang on for",
-                  "sit tight for", "hold on for", "stick around for", "wait out", "stay on", "wait patiently for"],
+                  "sit tight for", "hold on for", "stick around for", "wait out", "stay on", "wait patiently for",
+                  "hold off until the end of", "wait around for", "stay blocked on", "keep waiting on",
+                  "be patient with", "wait to the end of", "monitor until exit"],
         "objects": ["{tid}", "terminal {tid}", "{tid} to finish", "{tid} to exit", "{tid} to complete",
                     "terminal {tid} to finish", "the job in {tid} to finish", "the process in {tid} to end",
                     "{tid} to be done", "{tid} and give me its exit code", "{tid} and show me the final output"],
@@ -214,7 +242,9 @@ INTENTS: dict[str, dict[str, list[str]]] = {
     "kill": {
         "verbs": ["kill", "stop", "terminate", "abort", "shut down", "cancel", "end", "halt", "interrupt",
                   "force-stop", "nuke", "kill off", "put an end to", "bring down", "take down", "cut off",
-                  "shut off", "stop running", "force quit", "close down", "hard-stop", "scrap"],
+                  "shut off", "stop running", "force quit", "close down", "hard-stop", "scrap", "quit",
+                  "ctrl-c", "break off", "put a stop to", "cut short", "knock out", "SIGTERM", "stop and kill",
+                  "pull the plug on", "call off"],
         "objects": ["{tid}", "terminal {tid}", "the process in {tid}", "the job in {tid}", "whatever is running in {tid}",
                     "the command running in {tid}", "{tid} now", "{tid} immediately", "the background job {tid}"],
         "cores": ["send ctrl-c to {tid}", "make {tid} stop", "stop the server in {tid}", "kill the server running in {tid}",
@@ -227,7 +257,8 @@ INTENTS: dict[str, dict[str, list[str]]] = {
     "release": {
         "verbs": ["release", "free", "free up", "clean up", "let go of", "drop", "dispose of", "discard",
                   "forget", "tidy up", "give back", "deallocate", "unregister", "recycle", "retire",
-                  "throw away", "clear out", "get rid of", "hand back", "release the handle of"],
+                  "throw away", "clear out", "get rid of", "hand back", "release the handle of", "dismiss",
+                  "let go", "free the id of", "deregister", "clean out", "wrap up", "say goodbye to"],
         "objects": ["{tid}", "terminal {tid}", "the terminal {tid}", "the finished terminal {tid}", "{tid} now",
                     "the id {tid}", "{tid}, we're done with it", "{tid}, it has finished", "terminal {tid} for good"],
         "cores": ["we're done with {tid}, release it", "release {tid} now that it's finished",
@@ -237,6 +268,36 @@ INTENTS: dict[str, dict[str, list[str]]] = {
                       "Can we release {tid} now?", "We don't need {tid} anymore; can you let it go?",
                       "{tid} exited already. Free it up?", "Could you clean up {tid}? It's finished.",
                       "Done with {tid} — release it?"],
+    },
+    "copy": {
+        "verbs": ["copy", "duplicate", "clone", "back up", "mirror", "replicate", "cp", "make a copy of"],
+        "objects": ["{src} to {dst}", "{src} into {dst}", "{src} over to {dst}", "{src} as {dst}",
+                    "the file {src} to {dst}", "the contents of {src} into {dst}", "{src} -> {dst}",
+                    "{src} to a new file {dst}"],
+        "cores": ["make {dst} identical to {src}", "make {dst} a copy of {src}", "create {dst} as a copy of {src}",
+                  "put a copy of {src} at {dst}", "save a copy of {src} as {dst}",
+                  "read {src} and write the same content to {dst}", "take what's in {src} and put it in {dst}",
+                  "make a backup of {src} called {dst}", "give {dst} the same contents as {src}",
+                  "copy over {src} to {dst}", "write the contents of {src} into {dst}"],
+        "questions": ["Can you copy {src} to {dst}?", "Could {dst} be a copy of {src}?",
+                      "Would you duplicate {src} as {dst}?", "Can I get a copy of {src} at {dst}?"],
+    },
+    "read_two": {
+        "verbs": ["show me", "open", "read", "display", "print", "pull up", "look at", "check", "cat", "view",
+                  "bring up", "give me", "fetch", "compare", "inspect", "dump"],
+        "objects": ["{a} and {b}", "both {a} and {b}", "{a} as well as {b}", "{a} plus {b}", "{a} and also {b}",
+                    "{a} together with {b}", "the files {a} and {b}", "{a}, and {b} too", "{a} along with {b}",
+                    "{a} & {b}"],
+        "cores": ["show me what's in {a} and {b}", "open {a} and {b} side by side", "read both {a} and {b}",
+                  "I need to compare {a} with {b}; open both", "let me see {a} and {b}"],
+        "questions": ["What's in {a} and {b}?", "Can I see {a} and {b}?", "What do {a} and {b} contain?"],
+    },
+    "kill_two": {
+        "verbs": ["kill", "stop", "terminate", "abort", "shut down", "cancel", "halt", "end", "interrupt", "nuke"],
+        "objects": ["{t1} and {t2}", "both {t1} and {t2}", "{t1} as well as {t2}", "terminals {t1} and {t2}",
+                    "{t1} plus {t2}", "{t1} and also {t2}", "the jobs in {t1} and {t2}"],
+        "cores": ["make {t1} and {t2} stop", "stop everything in {t1} and {t2}"],
+        "questions": ["{t1} and {t2} are stuck, can you kill them?", "Can you stop {t1} and {t2}?"],
     },
     # follow-ups that refer to a background job started earlier ("it", "the server")
     "fu_get": {
@@ -351,6 +412,81 @@ MENTIONS: list[tuple[str, str]] = [
     ("Before you do anything, tell me: what's the safest way to clean a repo?", "`git clean -n` shows what would be deleted; run `git clean -fd` only after checking that list."),
 ]
 
+# Harder no-call families (session 5): opinions about a named file, hypotheticals about a command,
+# questions about terminals, how-to questions and code requests that name no file. Each names what a
+# call would act on, and none asks to act.
+MENTIONS += [
+    ("Should {path} be committed to git?",
+     "Commit it if it's source, config or docs that others need; keep it out if it's generated, local-only or holds secrets."),
+    ("Can I rename {path} without breaking anything?",
+     "Only if nothing imports or references it by that name: search the project for the old name and update those references too."),
+    ("Would moving {path} to another folder break the build?",
+     "It can, if imports, build scripts or configs point at its current location. Update those paths when you move it."),
+    ("Is {path} a good place to keep secrets?",
+     "No file in the repository is: keep secrets in environment variables or a secret manager, and out of version control."),
+    ("Do I really need to keep {path} around?",
+     "If nothing references it and it isn't generated on purpose, you can probably remove it; search for its name first."),
+    ("Should {path} go in .gitignore?",
+     "Only if it's generated, machine-specific or secret. Source files and shared config belong in the repository."),
+    ("I haven't looked at {path} yet. What's usually in a file like that?",
+     "Judging only by the name, code or settings for that part of the project. I can open it if you want to know for sure."),
+    ("Without opening it, is {path} a test file or source code?",
+     "Names under a `tests/` folder or starting with `test_` are usually tests; everything else is usually source. I can read it to check."),
+    ("Who should review changes to {path}?",
+     "Whoever owns that part of the code; a CODEOWNERS file, if the project has one, says so."),
+    ("Is it bad practice to have a file as long as {path} might be?",
+     "Long files are fine if they hold one topic; split them when unrelated parts change for different reasons."),
+    ("What would happen if I ran {cmd} twice in a row?",
+     "For read-only checks you'd just get the same result twice; commands that install or change files usually end in the same state."),
+    ("Will {cmd} delete anything?", "{explain} Commands like that don't delete your files unless they clean build output on purpose."),
+    ("Is it okay to run {cmd} while the dev server is up?", "Usually yes: it runs as a separate process. Only commands that rebuild the same files can clash."),
+    ("Do I need sudo for {cmd}?", "No: project commands run as your user. Needing sudo for them usually points at a permissions problem."),
+    ("Can {cmd} run on Windows too?", "If the tool itself is installed there, yes; shell syntax like pipes and globs may differ in PowerShell."),
+    ("How do I make {cmd} print more details?", "Most tools take `-v` or `--verbose` for more output; the tool's `--help` lists its flags."),
+    ("How would I run {cmd} on just one file?", "Pass the file's path as an extra argument; most test runners and linters accept paths."),
+    ("I'll run {cmd} myself in a minute. Anything I should watch out for?",
+     "Run it from the project root, and read the first error rather than the last one: later errors often follow from it."),
+    ("Last time {cmd} printed 'permission denied'. Why would that happen?",
+     "The user running it couldn't read, write or execute a file it needed: check that file's permissions and owner."),
+    ("Don't start anything yet. What's the usual order: {cmd} or {cmd2} first?",
+     "Usually install and build steps come first, then tests, then linters; but either order works if they don't depend on each other."),
+    ("Will killing {tid} lose its output?", "The output printed so far stays readable until the terminal is released; killing only stops the process."),
+    ("Does releasing {tid} stop the process?", "Releasing is for terminals whose command has finished; to stop one that's still running you'd kill it first."),
+    ("Should I wait for {tid} or kill it?", "Wait if it's doing useful work and will finish; kill it if it's stuck or no longer needed."),
+    ("What's the difference between waiting for {tid} and checking its output?",
+     "Checking its output returns what it has printed so far and leaves it running; waiting blocks until it exits and gives the exit code."),
+    ("I stopped {tid} myself from my shell. Is that a problem?", "No. Its terminal id can still be released once you're done with it."),
+    ("How many background terminals can run at the same time?", "Several can; each gets its own id. Release the finished ones so they don't pile up."),
+    ("Write a Python function that checks whether a number is prime.",
+     "```python\ndef is_prime(n: int) -> bool:\n    if n < 2:\n        return False\n    return all(n % d for d in range(2, int(n ** 0.5) + 1))\n```"),
+    ("Show me an example of a for loop in bash.", "```bash\nfor f in *.txt; do\n  echo \"$f\"\ndone\n```"),
+    ("Give me a regex that matches a simple email address.", "`^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$` matches most everyday addresses; real validation means sending a confirmation mail."),
+    ("How do I write text to a file in Python?", "```python\nwith open(\"notes.txt\", \"w\") as fh:\n    fh.write(\"hello\\n\")\n```"),
+    ("How do I skip blank lines when reading a file in Python?",
+     "```python\nwith open(\"data.txt\") as fh:\n    lines = [ln.rstrip() for ln in fh if ln.strip()]\n```"),
+    ("What's the bash command to count the lines in a file?", "`wc -l` followed by the file name."),
+    ("How do I bring a background job back to the foreground in bash?", "`fg` brings back the most recent one; `jobs` lists them and `fg %2` picks one."),
+    ("Can you write me a .gitignore for a Python project? Just paste it here.",
+     "```\n__pycache__/\n*.pyc\n.venv/\ndist/\nbuild/\n.pytest_cache/\n```"),
+    ("Just show me in the chat what a minimal Dockerfile for a Python app looks like.",
+     "```dockerfile\nFROM python:3.12-slim\nWORKDIR /app\nCOPY . .\nRUN pip install -r requirements.txt\nCMD [\"python\", \"main.py\"]\n```"),
+    ("How do I kill a process by name in Linux?", "`pkill name` sends it SIGTERM; `pkill -9 name` forces it if it ignores that."),
+    ("What does the read_file tool do if the file doesn't exist?", "It returns an error saying the file was not found, and I tell you so instead of guessing its contents."),
+    ("Can you run commands in the background?", "Yes: I start them in a background terminal and get an id to check, wait for, kill or release it."),
+    ("What's the difference between your read_file and run_command tools?",
+     "`read_file` returns a file's contents; `run_command` runs a shell command in the project and returns its exit code and output."),
+    ("Explain what a terminal id is, briefly.", "It names a command I started in the background, so I can check its output, wait for it, kill it or release it later."),
+    ("I just want to talk about {path} for a second: what makes a config file easy to read?",
+     "Few levels of nesting, comments on non-obvious values, sensible defaults, and one setting per line."),
+    ("Let's talk about {cmd} before running it. What's it for?", "{explain}"),
+    ("Not now, but later I'll need you to read {path}. For now: what's a linter?",
+     "A tool that checks code for likely bugs and style problems without running it, like ruff or eslint."),
+    ("Don't open {path}. Just tell me: what's the convention for naming Python files?",
+     "Lowercase with underscores (`snake_case.py`), short, and named after what the module does."),
+    ("Hypothetically, if I deleted {path}, could git bring it back?",
+     "Yes, if it was committed: `git checkout -- <path>` or `git restore <path>` brings back the last committed version."),
+]
+
 # A short, true description per command family (first word), used in MENTIONS answers.
 EXPLAIN = {
     "pytest": "{cmd} runs the Python test suite with pytest and reports passes and failures.",
@@ -383,6 +519,8 @@ def parts(side: str) -> dict[str, Any]:
         "inline_tails": split_parts(INLINE_TAILS, anchors=4)[side],
         "sentence_tails": split_parts(SENTENCE_TAILS, anchors=5)[side],
         "mentions": [m for m in MENTIONS if (is_heldout_part(m[0]) == (side == "heldout"))],
+        "seq": split_parts(SEQ_CONNECTORS)[side],
+        "par": split_parts(PAR_CONNECTORS)[side],
         "intents": {},
     }
     for name, spec in INTENTS.items():
@@ -458,6 +596,26 @@ class Grammar:
                 sentence += self.pick([".", ".", "!"])
         return self.fill(self.frame(sentence), values)
 
+    def compose(self, items: list[tuple[str, dict[str, str]]], mode: str) -> str:
+        """Two requests in one sentence: ``mode`` "seq" (one after the other) or "par" (both at once).
+
+        ``items`` are (intent, slot values) in the order the calls happen; each core's slots are
+        renamed per item so two paths (or a path and a command) never collide.
+        """
+        connector = self._part(mode)
+        values: dict[str, str] = {}
+        cores = []
+        for i, (intent, vals) in enumerate(items):
+            core = self.pick(self.cores(intent))
+            cores.append(_SLOT.sub(lambda m, i=i: "{" + f"{m.group(1)}__{i}" + "}", core))
+            values.update({f"{k}__{i}": v for k, v in vals.items()})
+        c = connector.replace("{a}", cores[0]).replace("{b}", cores[1])
+        wrapper = "{c}" if self.rng.random() < 0.5 else self._part("wrappers")
+        sentence = wrapper.replace("{c}", c)
+        if not sentence.endswith("?") and self.rng.random() < 0.5:
+            sentence += self.pick([".", ".", "!"])
+        return self.fill(self.frame(sentence), values)
+
     def frame(self, sentence: str) -> str:
         """Sometimes a preamble before and a sentence after; the case of the join follows the preamble."""
         pre = self._part("preambles") if self.rng.random() < 0.35 else ""
@@ -484,7 +642,8 @@ class Grammar:
             name = m.group(1)
             value = values[name]
             after = text[m.end() : m.end() + 2]
-            out.append(self.quote(name, value, after))
+            base = name.split("__")[0]
+            out.append(self.quote(SLOT_KIND.get(base, base), value, after))
             pos = m.end()
         out.append(text[pos:])
         return "".join(out)

@@ -10,6 +10,8 @@ import hashlib
 from functools import cache
 from itertools import product
 
+from punie.data._content import generated_bodies
+
 _PATHS = {
     "py": (
         ["src", "src/app", "src/core", "lib", "app", "tests", "scripts", "tools", "pkg/api", "src/utils",
@@ -170,12 +172,13 @@ def pools() -> dict[str, dict[str, list[str]]]:
     paths = [f"{d}/{n}.{ext}".removeprefix("./") for ext, (dirs, names) in _PATHS.items() for d, n in product(dirs, names)]
     paths += _BARE_FILES + _MORE_PATHS
     tids = [f"term-{i}" for i in range(1, 200)] + [f"bg-{i}" for i in range(1, 60)] + _more_tids()
+    single, multi = generated_bodies()
     return {
         "path": _split(paths),
         "cwd": _split(_DIRS),
         "cmd": _split(_COMMANDS),
         "bg_cmd": _split(_BG_COMMANDS),
         "tid": _split(tids),
-        "line": _split(_SINGLE_LINE),
-        "multiline": _split(_MULTI_LINE),
+        "line": _split(_SINGLE_LINE + single),
+        "multiline": _split(_MULTI_LINE + multi),
     }

@@ -28,7 +28,7 @@ DEFAULT_SIZE = 3000
 # (held-out punie-tools at 800 examples: most wrong names were terminal tools confused with each other).
 WEIGHTS: dict[str, float] = {
     "read": 12, "write": 12, "run": 9, "run_cwd": 5, "run_bg": 8, "get_output": 9, "wait": 9, "kill": 9,
-    "release": 9, "copy": 5, "run_then_read": 5, "bg_wait": 4, "bg_check_release": 4, "parallel": 6,
+    "release": 9, "copy": 5, "run_then_read": 5, "bg_wait": 5, "bg_check_release": 3, "parallel": 7, "chain": 7,
     "qa": 16, "greet": 7, "thanks": 4, "mention": 16,
 }
 # "mention" asks about files, commands or terminals without asking to act: the hard no-call cases.
@@ -293,12 +293,24 @@ class _Gen:
         b.answer(f"Copied `{src}` to `{dst}`.")
         return b.build()
 
+    def multi(self, key: str, items: list[tuple[str, dict[str, str]]], mode: str, **values: str) -> str:
+        """A two-part request: composed by the grammar, or (the rest) one of ``key``'s fixed templates."""
+        if self.rng.random() < GRAMMAR_SHARE:
+            return self.g.compose(items, mode)
+        return self.pick(self.t[key]).format(**values)
+
     def conv_run_then_read(self) -> Conversation:
         cmd = self.val("cmd")
         path = self.val("path")
-        b = ConversationBuilder().user(self.tmpl("run_then_read", cmd=cmd, path=path))
+        args: dict[str, Any] = {"command": cmd}
+        first: tuple[str, dict[str, str]] = ("run", {"cmd": cmd})
+        if self.rng.random() < 0.25:
+            args["cwd"] = self.val("cwd")
+            first = ("run_cwd", {"cmd": cmd, "cwd": args["cwd"]})
+        b = ConversationBuilder().user(self.multi("run_then_read", [first, ("read", {"path": path})], "seq",
+                                                  cmd=cmd, path=path))
         code = 0 if self.rng.random() < 0.75 else 1
-        b.call("run_command", {"command": cmd}, f"exit code: {code}\n{self.command_output(cmd, code)}")
+        b.call("run_command", args, f"exit code: {code}\n{self.command_output(cmd, code)}")
         # the read happens whatever the exit code: the file may explain a failure
         result, ok = self.read_result(path)
         b.call("read_file", {"path": path}, result)
@@ -307,11 +319,52 @@ class _Gen:
         b.answer(f"`{cmd}` {status}. {tail}")
         return b.build()
 
+    def conv_chain(self) -> Conversation:
+        """Two independent requests done one after the other ("write X, then run Y")."""
+        shape = self.pick(["write_run", "read_run", "run_run", "read_write", "cwd_run_read"])
+        path, cmd = self.val("path"), self.val("cmd")
+        if shape == "write_run":
+            content = self.val("line")
+            steps = [("write_inline", {"path": path, "content": content}), ("run", {"cmd": cmd})]
+        elif shape == "read_run":
+            steps = [("read", {"path": path}), ("run", {"cmd": cmd})]
+        elif shape == "run_run":
+            steps = [("run", {"cmd": cmd}), ("run", {"cmd": self.two("cmd")[1]})]
+        elif shape == "read_write":
+            dst = self.two("path")[1]
+            steps = [("read", {"path": path}), ("write_inline", {"path": dst, "content": self.val("line")})]
+        else:
+            steps = [("run_cwd", {"cmd": cmd, "cwd": self.val("cwd")}), ("read", {"path": path})]
+        b = ConversationBuilder().user(self.g.compose(steps, "seq"))
+        b.answer(" ".join(self.do_step(b, intent, vals) for intent, vals in steps))
+        return b.build()
+
+    def do_step(self, b: ConversationBuilder, intent: str, vals: dict[str, str]) -> str:
+        """One call of a composed request with its result; returns the answer's sentence about it."""
+        if intent == "read":
+            content = self.content(vals["path"])
+            b.call("read_file", {"path": vals["path"]}, content)
+            return self.read_answer(vals["path"], content)
+        if intent == "write_inline":
+            content = vals["content"]
+            b.call("write_file", {"path": vals["path"], "content": content},
+                   f"Wrote {len(content.encode())} bytes to {vals['path']}")
+            return f"Wrote `{vals['path']}`."
+        args = {"command": vals["cmd"], **({"cwd": vals["cwd"]} if "cwd" in vals else {})}
+        code = 0 if self.rng.random() < 0.8 else 1
+        out = self.command_output(vals["cmd"], code)
+        b.call("run_command", args, f"exit code: {code}\n{out}")
+        return self.run_answer(vals["cmd"], code, out)
+
     def conv_bg_wait(self) -> Conversation:
         cmd = self.val("bg_cmd")
         b = ConversationBuilder()
-        tid = self.bg_started(b, cmd, self.tmpl("bg_wait", cmd=cmd))
-        self.terminal_step(b, "wait", tid, cmd)
+        op = self.pick(["wait", "wait", "get", "kill"])
+        items = [("run_bg", {"cmd": cmd}), (f"fu_{op}", {})]
+        # the fixed templates all ask to wait; the other follow-ups exist only in the grammar
+        prompt = self.multi("bg_wait", items, "seq", cmd=cmd) if op == "wait" else self.g.compose(items, "seq")
+        tid = self.bg_started(b, cmd, prompt)
+        self.terminal_step(b, op, tid, cmd)
         return b.build()
 
     def conv_bg_check_release(self) -> Conversation:
@@ -336,10 +389,18 @@ class _Gen:
             b.answer(f"{self.read_answer(a, ra)} {self.read_answer(c, rc)}")
         elif shape == "read_and_run":
             path, cmd = self.val("path"), self.val("cmd")
-            b.user(self.tmpl("read_and_run", path=path, cmd=cmd))
-            ids = b.calls(("read_file", {"path": path}), ("run_command", {"command": cmd}))
+            read, run = ("read_file", {"path": path}), ("run_command", {"command": cmd})
+            items = [("read", {"path": path}), ("run", {"cmd": cmd})]
+            order = [read, run]
+            if self.rng.random() < 0.4:  # the calls come in the order the request names them
+                items, order = items[::-1], [run, read]
+            b.user(self.multi("read_and_run", items, "par", path=path, cmd=cmd) if order[0] is read
+                   else self.g.compose(items, "par"))
+            ids = b.calls(*order)
             content, out = self.content(path), self.command_output(cmd, 0)
-            b.result(ids[0], content).result(ids[1], f"exit code: 0\n{out}")
+            results = {"read_file": content, "run_command": f"exit code: 0\n{out}"}
+            for i, (name, _) in zip(ids, order, strict=True):
+                b.result(i, results[name])
             b.answer(f"{self.read_answer(path, content)} {self.run_answer(cmd, 0, out)}")
         else:
             t1, t2 = self.two("tid")
@@ -422,7 +483,7 @@ class _Gen:
             "get_output": lambda: self.conv_terminal("get"), "wait": lambda: self.conv_terminal("wait"),
             "kill": lambda: self.conv_terminal("kill"), "release": lambda: self.conv_terminal("release"),
             "copy": self.conv_copy, "run_then_read": self.conv_run_then_read, "bg_wait": self.conv_bg_wait,
-            "bg_check_release": self.conv_bg_check_release, "parallel": self.conv_parallel,
+            "bg_check_release": self.conv_bg_check_release, "parallel": self.conv_parallel, "chain": self.conv_chain,
             "qa": self.conv_qa, "greet": self.conv_greet, "thanks": self.conv_thanks, "mention": self.conv_mention,
         }
         return table[kind]()
@@ -594,8 +655,10 @@ def heldout_suite_cases(n: int = SUITE_SIZE, seed: int = 0, *, call_share: float
     n_call = round(n * call_share)
     call_kinds = sorted(k for k in buckets if buckets[k][0]["expected_calls"])
     nocall_kinds = sorted(k for k in buckets if not buckets[k][0]["expected_calls"])
-    # the hard no-call cases (files/commands/terminals named, no request to act) get a double share
-    nocall_kinds += [k for k in nocall_kinds if k == "mention"]
+    # the hard no-call cases (files/commands/terminals named, no request to act) get a triple share:
+    # greetings and small talk are easy, and a suite full of them flatters no_call (session 4: the same
+    # adapters scored 96-99 % no_call here and 74-89 % on independently written suites)
+    nocall_kinds += [k for k in nocall_kinds if k == "mention"] * 2
     cases = _round_robin(buckets, call_kinds, n_call, rng) + _round_robin(buckets, nocall_kinds, n - n_call, rng)
     out = []
     counters: dict[str, int] = {}
