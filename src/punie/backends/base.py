@@ -7,6 +7,15 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 
+class InvalidRequest(ValueError):
+    """A request a backend refuses before generating (an HTTP 400 in ``punie serve``)."""
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+        self.code = code
+
+
 @dataclass
 class GenerationRequest:
     messages: list[dict[str, Any]]
@@ -16,6 +25,12 @@ class GenerationRequest:
     top_p: float = 1.0
     stop: list[str] | None = None  # extra stop strings (end-of-turn always stops)
     seed: int | None = None
+    # Constrained tool-call decoding (in-process backend): None → unconstrained; "auto" (a started
+    # call must be an offered tool with schema-valid arguments), "none" (no call), "required" (a call
+    # from the first token), or {"type": "function", "function": {"name": ...}} (exactly that call).
+    # HTTP backends pass it on to the server as OpenAI's tool_choice.
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool = True  # False: at most one call block
 
 
 @dataclass

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from punie.backends import _cascade, _lmhead, _lookup
+from punie.backends import _cascade, _constrain, _lmhead, _lookup
 from punie.backends._kvcache import batch_cache
-from punie.backends.base import Generation, GenerationRequest, ProgressFn
+from punie.backends.base import Generation, GenerationRequest, InvalidRequest, ProgressFn
 from punie.models.compat import cache_kwargs, output_cache
 from punie.models.prompt import PromptBuilder
 
@@ -75,6 +75,7 @@ class _Row:
     prefix: tuple[int, ...]
     suffix: list[int]
     prompt_tokens: int
+    constraint: _constrain.RowConstraint | None = None  # tool_choice's token masks (None: free)
 
 
 class InProcessBackend:
@@ -97,6 +98,10 @@ class InProcessBackend:
     - ``keep_merged``: fold the active adapter in at the first call that uses it and keep it folded
       while calls use the same adapter; switching adapter (or to the base) restores the base weights
       first (``punie serve`` does: its requests mostly ask for one adapter). ``unmerge()`` restores.
+
+    A request with ``tool_choice`` set is decoded under ``_constrain``'s token masks (every path:
+    plain, cascade, lookup; greedy and sampled), so its calls are offered tools with schema-valid
+    arguments in the canonical ``<tool_call>`` format.
     """
 
     name = "inprocess"
@@ -267,6 +272,63 @@ class InProcessBackend:
             self._prefixes.popitem(last=False)
         return kv
 
+    # ---- constraints and request checks ---------------------------------------------------------
+    @property
+    def context_length(self) -> int | None:
+        """Most tokens (prompt + reply) the model's positions cover, when its config says."""
+        cfg = getattr(self.model, "config", None)
+        n = getattr(cfg, "max_position_embeddings", None)
+        return int(n) if isinstance(n, int) and n > 0 else None
+
+    def _logits_width(self) -> int:
+        head = _cascade.base_causal_lm(self.model).get_output_embeddings()
+        w = getattr(head, "weight", None)
+        return int(w.shape[0]) if w is not None else len(self.tokenizer)
+
+    def grammar(self, request: GenerationRequest) -> _constrain.Grammar | None:
+        """The (cached) constraint for ``request.tool_choice``; raises ``InvalidRequest`` for bad tools."""
+        if request.tool_choice is None:
+            return None
+        from punie.toolcalls import normalize_tools
+
+        try:
+            choice = _constrain.parse_choice(request.tool_choice, request.parallel_tool_calls)
+            assert choice is not None
+            tools = normalize_tools(request.tools)
+            if not tools and choice.mode in ("required", "function"):
+                raise InvalidRequest(f"tool_choice {choice.mode!r} needs tools", param="tool_choice")
+            stops = tuple(sorted(self.stop_ids))
+            vocab = _constrain.vocab_for(self.tokenizer, stops, self._logits_width())
+            return _constrain.grammar_for(vocab, choice, tools)
+        except _constrain.ToolSchemaError as exc:
+            raise InvalidRequest(str(exc), param=exc.param, code="invalid_tool_schema") from exc
+        except ValueError as exc:
+            if isinstance(exc, InvalidRequest):
+                raise
+            raise InvalidRequest(str(exc), param="tool_choice") from exc
+
+    def check_request(self, request: GenerationRequest, *, explicit_max_tokens: bool = True) -> int:
+        """Refuse, before any decoding, what this model can't serve; return the prompt's token count.
+
+        Prompt + ``max_new_tokens`` over the context → ``InvalidRequest(code="context_length_exceeded")``
+        (with ``explicit_max_tokens=False`` a default budget is shortened to fit instead);
+        unusable tools or tool_choice → ``InvalidRequest``. Builds (and caches) the constraint.
+        """
+        n = len(self.builder.encode_prompt(request.messages, request.tools).input_ids)
+        ctx = self.context_length
+        if ctx is not None:
+            if n >= ctx or explicit_max_tokens and n + request.max_new_tokens > ctx:
+                raise InvalidRequest(
+                    f"This model's maximum context length is {ctx} tokens. However, you requested "
+                    f"{n + request.max_new_tokens} tokens ({n} in the messages, {request.max_new_tokens} in "
+                    "the completion). Please reduce the length of the messages or completion.",
+                    param="messages",
+                    code="context_length_exceeded",
+                )
+            request.max_new_tokens = min(request.max_new_tokens, ctx - n)
+        self.grammar(request)
+        return n
+
     # ---- public API ---------------------------------------------------------------------------
     def _rows(self, requests: Sequence[GenerationRequest]) -> list[_Row]:
         rows = []
@@ -275,8 +337,22 @@ class InProcessBackend:
             p = enc.prefix_len if self.prefix_cache else 0
             # keep at least one suffix token so the first decode step has a query
             p = min(p, len(enc.input_ids) - 1)
-            rows.append(_Row(i, req, tuple(enc.input_ids[:p]), enc.input_ids[p:], len(enc.input_ids)))
+            g = self.grammar(req)
+            rows.append(_Row(i, req, tuple(enc.input_ids[:p]), enc.input_ids[p:], len(enc.input_ids),
+                             None if g is None else _constrain.RowConstraint(g)))
         return rows
+
+    @staticmethod
+    def _masks(rows: Sequence[_Row]) -> list[Any] | None:
+        """Each row's allowed-token mask (None for a free row), or None when no row is constrained."""
+        if all(r.constraint is None for r in rows):
+            return None
+        return [None if r.constraint is None else r.constraint.mask() for r in rows]
+
+    @staticmethod
+    def _advance(row: _Row, tok: int) -> None:
+        if row.constraint is not None:
+            row.constraint.advance(tok)
 
     def generate(self, requests: Sequence[GenerationRequest], *, progress: ProgressFn | None = None) -> list[Generation]:
         results: list[Generation | None] = [None] * len(requests)
@@ -419,12 +495,13 @@ class InProcessBackend:
             cache = output_cache(out)
             logits = out.logits[:, -1, :]
             while alive:
-                toks = self._pick(logits, req, gen)
+                toks = self._pick(logits, req, gen, self._masks([batch[k] for k in alive]))
                 emitted = []
                 keep = []
                 for j, k in enumerate(alive):
                     t = int(toks[j])
                     produced[k].append(t)
+                    self._advance(batch[k], t)
                     emitted.append((k, t))
                     why = self._finished(produced[k], batch[k])
                     if why:
@@ -503,12 +580,13 @@ class InProcessBackend:
 
         def take(slots: list[int], hidden: Any) -> list[tuple[int, int]]:
             """Pick tokens for ``slots`` from their last hidden states; record finishes, free slots."""
-            toks = self._next_tokens(head, hidden, req, gen)
+            toks = self._next_tokens(head, hidden, req, gen, self._masks([rows[slot_row[s]] for s in slots]))  # type: ignore[index]
             emitted = []
             for slot, tok in zip(slots, toks.tolist(), strict=True):
                 k = slot_row[slot]
                 assert k is not None
                 produced[k].append(tok)
+                self._advance(rows[k], tok)
                 emitted.append((k, tok))
                 why = self._finished(produced[k], rows[k])
                 if why:
@@ -580,11 +658,12 @@ class InProcessBackend:
 
         with torch.inference_mode(), _cascade.scoped(self.model):
             hidden = forward(row.suffix, kv.begin_prefill([0], [len(row.suffix)]))[-1:]
-            new = self._next_tokens(head, hidden, req, None).tolist()
+            new = self._next_tokens(head, hidden, req, None, self._masks([row])).tolist()
             while True:
                 emitted = []
                 for tok in new:
                     produced.append(tok)
+                    self._advance(row, tok)
                     emitted.append((0, tok))
                     why = self._finished(produced, row)
                     if why:
@@ -598,28 +677,49 @@ class InProcessBackend:
                 draft = drafter.draft(budget - len(produced) - 1)
                 start = int(kv.fill[0])
                 hidden = forward([new[-1], *draft], kv.begin_extend(0, 1 + len(draft)))
-                picks = self._next_tokens(head, hidden, req, None).tolist()
+                if row.constraint is None:
+                    picks = self._next_tokens(head, hidden, req, None).tolist()
+                else:
+                    picks = self._verify_constrained(head(hidden), draft, row.constraint)
                 drafted, accepted = len(draft), 0
                 while accepted < drafted and draft[accepted] == picks[accepted]:
                     accepted += 1
                 kv.rewind(0, start + 1 + accepted)
                 new = picks[: accepted + 1]
 
-    def _next_tokens(self, head: Any, hidden: Any, req: GenerationRequest, gen: Any) -> Any:
+    def _next_tokens(self, head: Any, hidden: Any, req: GenerationRequest, gen: Any,
+                     masks: list[Any] | None = None) -> Any:
         """Next token per row from final hidden states [rows, hidden]: greedy argmax or a sample."""
         greedy = not req.temperature or req.temperature <= 0
-        if greedy and self.lm_head_chunk and _lmhead.plain_linear(head):
+        if greedy and masks is None and self.lm_head_chunk and _lmhead.plain_linear(head):
             return _lmhead.chunked_argmax(hidden, head.weight, self.lm_head_chunk)
-        return self._pick(head(hidden), req, gen)
+        return self._pick(head(hidden), req, gen, masks)
+
+    @staticmethod
+    def _verify_constrained(logits: Any, draft: list[int], c: _constrain.RowConstraint) -> list[int]:
+        """Greedy picks along a draft under the row's grammar: position i is masked for the state after
+        draft[:i]; stops after the first pick that differs from the draft (as the free check does)."""
+        state, picks = c.state, []
+        for i in range(logits.shape[0]):
+            m = c.grammar.mask(state)
+            row = logits[i] if m is None else _constrain.apply_masks(logits[i : i + 1], [m])[0]
+            p = int(row.argmax())
+            picks.append(p)
+            if i >= len(draft) or draft[i] != p:
+                break
+            state = c.peek(state, p)
+        return picks
 
     def _hit_stop(self, tokens: list[int], stop: list[str] | None) -> bool:
         tail = self.tokenizer.decode(tokens[-32:], skip_special_tokens=True)
         return any(s and s in tail for s in (stop or []))
 
     @staticmethod
-    def _pick(logits: Any, req: GenerationRequest, gen: Any) -> Any:
+    def _pick(logits: Any, req: GenerationRequest, gen: Any, masks: list[Any] | None = None) -> Any:
         import torch
 
+        if masks is not None:
+            logits = _constrain.apply_masks(logits, masks)
         if not req.temperature or req.temperature <= 0:
             return logits.argmax(dim=-1)
         probs = torch.softmax(logits.float() / req.temperature, dim=-1)

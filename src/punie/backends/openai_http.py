@@ -100,6 +100,10 @@ class OpenAIHTTPBackend:
         tools = normalize_tools(req.tools)
         if tools:
             payload["tools"] = tools
+            if req.tool_choice is not None:
+                payload["tool_choice"] = req.tool_choice
+            if not req.parallel_tool_calls:
+                payload["parallel_tool_calls"] = False
         if req.stop:
             payload["stop"] = req.stop
         if req.seed is not None:
