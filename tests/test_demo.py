@@ -35,6 +35,12 @@ def test_demo_end_to_end_on_tiny_model(tmp_path: Path, tiny_model_dir: str) -> N
     assert summary["verdict"]["gates"] and "passed" in summary["verdict"]
     html = (out / "comparison.html").read_text()
     assert "punie-tools" in html or "tool_call" in html
+    _assert_pages_link_to_each_other(out)
+    # one verdict: saved in summary.json, on the adapter's report and in comparison.json (compare --json's shape)
+    cand = json.loads((out / "adapter_eval/report.json").read_text())
+    comparison = json.loads((out / "comparison.json").read_text())
+    assert cand["verdict"] == comparison["verdicts"][0] == summary["verdict"]
+    assert {"fixed", "broken", "confusion", "failure_reasons", "n_shared"} <= set(comparison)
     # the baseline ran on the stratified share of punie-tools, the adapter on the suite's head (--limit)
     from punie.demo import BASELINE_SAMPLE
     from punie.eval.suites import load_suite
@@ -46,6 +52,20 @@ def test_demo_end_to_end_on_tiny_model(tmp_path: Path, tiny_model_dir: str) -> N
     runs = list_runs()
     assert len(runs) >= before + 3  # baseline eval, train, adapter eval
     assert {r["kind"] for r in runs} >= {"train", "eval"}
+
+
+def _assert_pages_link_to_each_other(out: Path) -> None:
+    import re
+
+    pages = {"comparison.html": {"baseline/report.html", "adapter_eval/report.html"},
+             "baseline/report.html": {"comparison.html", "adapter_eval/report.html"},
+             "adapter_eval/report.html": {"comparison.html", "baseline/report.html"}}
+    for page, targets in pages.items():
+        hrefs = re.findall(r'<div class="meta links">(.*?)</div>', (out / page).read_text(), re.S)
+        assert hrefs, page
+        found = {(out / page).parent.joinpath(h).resolve() for h in re.findall(r'href="([^"#]+)"', hrefs[0])}
+        assert found == {(out / t).resolve() for t in targets}, (page, found)
+        assert all(p.is_file() for p in found), page
 
 
 def test_demo_refuses_a_foreign_output_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -49,13 +49,21 @@ def _prepare_out(out: Path) -> None:
     (out / MARKER).write_text("punie demo output; safe to delete\n", encoding="utf-8")
 
 
+# the demo folder's pages link to each other (hrefs relative to the page; the comparison is written last)
+REPORT_LINKS = {
+    "baseline": {"comparison": "../comparison.html", "adapter report": "../adapter_eval/report.html"},
+    "adapter_eval": {"comparison": "../comparison.html", "baseline report": "../baseline/report.html"},
+}
+COMPARISON_LINKS = {"baseline report": "baseline/report.html", "adapter report": "adapter_eval/report.html"}
+
+
 def _save_report(report: dict[str, Any], folder: Path, curves: list[dict[str, Any]] | None = None) -> Path:
     from punie.eval.report import render_report_html
     from punie.paths import atomic_write_text
 
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / "report.json", json.dumps(report, ensure_ascii=False, indent=1))
-    atomic_write_text(folder / "report.html", render_report_html(report, curves))
+    atomic_write_text(folder / "report.html", render_report_html(report, curves, links=REPORT_LINKS.get(folder.name)))
     return folder / "report.html"
 
 
@@ -160,6 +168,7 @@ def demo_cmd(
     from punie.eval.runner import run_eval
     from punie.eval.suites import load_suite
     from punie.models.loading import attach_adapters, load_model, resolve_model
+    from punie.paths import atomic_write_text
     from punie.train import load_config, preset_config, train
 
     console = _console()
@@ -243,13 +252,15 @@ def demo_cmd(
     console.rule("[bold]5/5 report")
     comparison = compare_reports([base_report, cand_report])
     comparison["training_curves"] = curves
-    cmp_html = write_comparison_html(comparison, out / "comparison.html")
+    cmp_html = write_comparison_html(comparison, out / "comparison.html", links=COMPARISON_LINKS)
+    atomic_write_text(out / "comparison.json", json.dumps(comparison, ensure_ascii=False, indent=1, default=str))
     v = verdict(base_report, cand_report)
     total = time.perf_counter() - t_start
     summary = {
         "baseline_report": str(base_html),
         "adapter_report": str(cand_html),
         "comparison": str(cmp_html),
+        "comparison_json": str(out / "comparison.json"),
         "adapter": str(adapter_dir),
         "runs": {"baseline": base_run, "adapter": cand_run, "train": getattr(result, "run_id", None)},
         "verdict": v.to_dict(),
