@@ -115,3 +115,33 @@ def test_demo_rejects_an_unknown_preset_and_preset_with_config(tmp_path: Path, c
     assert main(["demo", "--out", str(tmp_path / "d"), "--preset", "thorough", "--config", str(cfg)]) == 2
     assert "not both" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()
+
+
+def test_demo_summary_deltas_are_paired_on_shared_cases() -> None:
+    """The baseline runs on a sample: the terminal Δ must be the verdict's paired one, not all-cases − sample."""
+    import io
+    import sys
+
+    from rich.console import Console
+
+    sys.path.insert(0, str(Path(__file__).parent / "eval"))
+    from test_compare import report  # type: ignore[import-not-found]
+
+    from punie.demo import _summary
+    from punie.eval.compare import compare_reports
+
+    cand = report(90, n_calls=100, adapter="a")  # 90 % on all 100 call cases
+    base = report(40, n_calls=100)
+    base["cases"] = [c for c in base["cases"] if c["id"] in {f"c{i}" for i in range(50)}]  # the first 50 only
+    from punie.eval.runner import summarize
+
+    base.update(summarize(base["cases"]))  # 40/50 = 80 % on its cases; paired: 80 % → 100 % on those 50
+    comparison = compare_reports([base, cand])
+    buf = io.StringIO()
+    _summary(Console(file=buf, width=300), base, cand, comparison)
+    text = buf.getvalue()
+    assert "paired on the 50 cases both ran" in " ".join(text.split()), text
+    overall = next(line for line in text.splitlines() if line.strip("│┃ ").startswith("overall"))
+    # paired: 80 % → 100 % on the 50 shared cases; unpaired (80 % vs 110/120) would read +11.7
+    assert "+20.0 pt*" in overall and "(50)" in overall and "+11.7" not in overall, overall
+    assert "10 fixed" in text and "0 broken" in text, text

@@ -90,26 +90,40 @@ def _fmt(block: dict[str, Any] | None) -> str:
     return f"{100 * block['accuracy']:.1f}%{ci} (n={block['n']})"
 
 
+def _paired_cell(p: dict[str, Any] | None) -> tuple[str, str]:
+    """Δ and p of a paired test (shared case ids only), "—" where the runs share no case."""
+    if not p or not p.get("n_shared") or p.get("delta") is None:
+        return "—", "—"
+    return f"{100 * p['delta']:+.1f} pt{'*' if p['significant'] else ''}", f"{p['p_value']:.2g} ({p['n_shared']})"
+
+
 def _summary(console: Any, base: dict[str, Any], cand: dict[str, Any], comparison: dict[str, Any]) -> None:
+    """The terminal table: each run on all its cases; Δ and p paired on the cases both ran (as the verdict)."""
     from rich.table import Table
 
-    table = Table(title="baseline → adapter (accuracy [95% interval]; p = McNemar exact, paired)")
-    for col in ("category", "baseline", "adapter", "Δ", "p"):
+    from punie.eval.compare import paired_test
+
+    table = Table(title="baseline → adapter", caption=(
+        f"accuracy [95% interval] on each run's own cases; Δ and p paired on the {comparison.get('n_shared', 0)} "
+        "cases both ran (McNemar exact, * p < 0.05), as the verdict"))
+    for col in ("category", "baseline", "adapter", "Δ (paired)", "p (shared n)"):
         table.add_column(col, justify="left" if col == "category" else "right")
-    rows: list[tuple[str, Any, Any]] = [(c, base["categories"].get(c), cand["categories"].get(c)) for c in cand["categories"]]
-    if cand.get("tool_calling"):
-        rows.append(("tool calling (all)", base.get("tool_calling"), cand.get("tool_calling")))
-    rows.append(("overall", base["overall"], cand["overall"]))
     paired = {r["category"]: r["values"][1].get("paired") if r["values"][1] else None for r in comparison["rows"]}
-    for name, b, c in rows:
-        delta = (
-            f"{100 * (c['accuracy'] - b['accuracy']):+.1f} pt"
-            if b and c and b.get("accuracy") is not None and c.get("accuracy") is not None
-            else "—"
-        )
-        p = paired.get(name)
-        table.add_row(name, _fmt(b), _fmt(c), delta, f"{p['p_value']:.2g}" if p and p.get("n_shared") else "—")
+    rows: list[tuple[str, Any, Any, Any]] = [
+        (c, base["categories"].get(c), cand["categories"].get(c), paired.get(c)) for c in cand["categories"]]
+    if cand.get("tool_calling"):
+        rows.append(("tool calling (all)", base.get("tool_calling"), cand.get("tool_calling"),
+                     paired_test(base, cand, lambda r: "strict_ok" in r)))
+    rows.append(("overall", base["overall"], cand["overall"], paired.get("overall")))
+    for name, b, c, p in rows:
+        table.add_row(name, _fmt(b), _fmt(c), *_paired_cell(p))
     console.print(table)
+    fixed, broken = comparison.get("fixed") or [], comparison.get("broken") or []
+    console.print(f"on the shared cases: {len(fixed)} fixed (wrong → right), {len(broken)} broken (right → wrong)"
+                  " — listed in comparison.html", markup=False)
+    for label, counts in (comparison.get("failure_reasons") or {}).items():
+        text = ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in counts.items() if n) or "none"
+        console.print(f"failures of {label}: {text}", markup=False)
     tc = cand.get("tool_calling") or {}
     console.print(
         f"adapter: strict parse {100 * (tc.get('strict_parse_rate') or 0):.1f}%, no-call accuracy "
