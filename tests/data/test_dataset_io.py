@@ -73,7 +73,9 @@ def test_write_is_canonical_openai_form(tmp_path: Path) -> None:
     assert call["type"] == "function" and isinstance(call["function"]["arguments"], str)
     assert json.loads(call["function"]["arguments"]) == {"path": "src/app.py"}
     assert line["messages"][2] == {"role": "tool", "content": "print('hi')\n", "tool_call_id": call["id"]}
-    assert "tools" not in line
+    from punie.toolcalls import default_tools
+
+    assert line["tools"] == default_tools()  # every written line names its tools (the 7 by default)
     assert (tmp_path / "ds" / "test.jsonl").read_text() == ""
 
 

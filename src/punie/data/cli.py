@@ -299,3 +299,96 @@ def _suite_cases(name: str, read_file: Any) -> list[dict[str, Any]]:
 
         return heldout_suite_cases()
     raise DatasetError(f"suite {name!r} is neither a file nor a built-in suite", location=name)
+
+
+# ---- import / export (punie.data.convert) ---------------------------------------------------------
+
+
+@app.command("import")
+def import_cmd(
+    path: Annotated[Path, typer.Argument(help="A .jsonl file, or a .json file holding one JSON array.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output .jsonl file (punie's form, written atomically).")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="auto, sharegpt, hermes, xlam, trl, openai or mlx.")] = "auto",
+    max_show: Annotated[int, typer.Option("--max-show", help="Print at most this many line problems.")] = 50,
+) -> None:
+    """Convert ShareGPT/Hermes, xLAM, TRL, OpenAI or mlx-lm lines to punie's JSONL, `tools` on every line.
+    Lines that can't be converted are reported as file:line and skipped; exit 1 if any was dropped."""
+    from punie.data.convert import IMPORT_FORMATS, import_file
+    from punie.data.dataset import dumps_line
+    from punie.paths import atomic_write_text
+
+    if fmt not in IMPORT_FORMATS:
+        raise ConfigError(f"unknown format {fmt!r} (one of {', '.join(IMPORT_FORMATS)})", location="--format")
+    if output.suffix != ".jsonl":
+        raise ConfigError(f"{output}: give a .jsonl file", location="-o",
+                          hint="split it afterwards with `punie dataset split OUT.jsonl -o DIR`")
+    if output.is_dir():
+        raise ConfigError(f"{output}: is a folder, not a .jsonl file", location="-o")
+    if output.exists() and path.exists() and output.resolve() == path.resolve():
+        raise ConfigError(f"{output}: is the input file; write the conversion elsewhere", location="-o")
+    res = import_file(path, fmt)
+    for where, msg in res.problems[:max_show]:
+        typer.echo(f"{where}: {msg}", err=True)
+    if len(res.problems) > max_show:
+        typer.echo(f"... and {len(res.problems) - max_show} more problems", err=True)
+    typer.echo(f"detected format: {res.detected()}" if fmt == "auto" else f"format: {fmt}")
+    if not res.conversations:
+        raise DatasetError(f"no line of {res.lines} could be converted; nothing written", location=str(path))
+    atomic_write_text(output, "".join(dumps_line(c) + "\n" for c in res.conversations))
+    for note, n in res.notes.most_common():
+        typer.echo(f"  {n} line{'' if n == 1 else 's'}: {note}")
+    typer.echo(f"wrote {output}: {len(res.conversations)} conversations"
+               + (f"; dropped {res.dropped} of {res.lines} lines" if res.dropped else ""))
+    if res.dropped:
+        _fail()
+
+
+@app.command("export")
+def export_cmd(
+    path: Annotated[Path, typer.Argument(help="punie dataset folder (train/valid/test.jsonl) or one .jsonl file.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output folder (one file per split), or one .jsonl file for all of it.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="openai, sharegpt, mlx or trl.")],
+    model: ModelOpt = None,
+) -> None:
+    """Write a dataset the way another trainer reads it: OpenAI fine-tuning, ShareGPT (Hermes-style), mlx-lm or TRL.
+    mlx/trl: with --model's chat template when it renders tools, else punie's prompt as text (SmolLM2)."""
+    from punie.data.convert import EXPORT_FORMATS, export_line
+    from punie.data.dataset import SPLITS, read_dataset
+    from punie.paths import atomic_dir, atomic_write_text
+
+    if fmt not in EXPORT_FORMATS:
+        raise ConfigError(f"unknown format {fmt!r} (one of {', '.join(EXPORT_FORMATS)})", location="--format")
+    one_file = output.suffix == ".jsonl"
+    if one_file and output.is_dir():
+        raise ConfigError(f"{output}: is a folder, not a .jsonl file", location="-o")
+    if not one_file:
+        if output.exists() and not output.is_dir():
+            raise ConfigError(f"{output}: is a file; give a folder, or a name ending in .jsonl", location="-o")
+        if output.is_dir():
+            others = sorted(p.name for p in output.iterdir() if p.name not in {f"{s}.jsonl" for s in SPLITS})
+            if others:
+                raise ConfigError(f"{output}: holds other files ({', '.join(others[:3])}); refusing to replace it",
+                                  location="-o", hint="choose a new or empty folder")
+    if path.resolve() == output.resolve():
+        raise ConfigError(f"{output}: is the input; write the export elsewhere", location="-o")
+    ds = read_dataset(path)
+    builder = _builder(model) if fmt in ("trl", "mlx") else None
+    if builder is not None and not builder.native_tools:
+        from punie.models import DEFAULT_MODEL
+
+        typer.echo(f"{model or DEFAULT_MODEL}: its chat template does not render tools, so the tool list and "
+                   "calls are written into the text exactly as punie renders them")
+
+    def lines(convs: list[Any]) -> str:
+        return "".join(json.dumps(export_line(c, fmt, builder), ensure_ascii=False) + "\n" for c in convs)
+
+    if one_file:
+        atomic_write_text(output, lines(list(ds)))
+        typer.echo(f"wrote {output}: {len(ds)} {fmt} lines (all splits)")
+        return
+    counts = {s: len(c) for s, c in ds.splits().items() if c}
+    with atomic_dir(output) as tmp:
+        for split, convs in ds.splits().items():
+            if convs:
+                (tmp / f"{split}.jsonl").write_text(lines(convs), encoding="utf-8")
+    typer.echo(f"wrote {output} ({fmt}): " + ", ".join(f"{s} {n}" for s, n in counts.items()))

@@ -3,7 +3,8 @@
 A conversation is a plain dict ``{"messages": [...], "tools": [...]?}`` (``Conversation``). On read,
 every accepted line format is normalised into it: assistant ``tool_calls`` in OpenAI form with
 ``arguments`` as a *dict*, tool results as ``{"role": "tool", "tool_call_id", "content"}``.
-On write, the canonical OpenAI form (``arguments`` as a JSON string), which mlx-lm and TRL read.
+On write, the canonical OpenAI form (``arguments`` as a JSON string), which mlx-lm and TRL read,
+with ``tools`` on every line (the 7 default tools when a conversation names none).
 
 Accepted lines: ``{"messages", "tools"?}``; mlx-lm ``{"prompt", "completion"}`` and ``{"text"}``;
 legacy assistant turns whose text holds ``<tool_call>`` markup (parsed with punie's parser).
@@ -377,7 +378,14 @@ def to_canonical(conv: Conversation) -> dict[str, Any]:
 
 
 def dumps_line(conv: Conversation) -> str:
-    return json.dumps(to_canonical(conv), ensure_ascii=False)
+    """One written line. Every line carries ``tools`` (the 7 default tools when the conversation names
+    none), so the data trains TRL, mlx-lm or OpenAI fine-tuning *with* the tool schemas."""
+    line = to_canonical(conv)
+    if line.get("tools") is None:
+        from punie.toolcalls import default_tools
+
+        line["tools"] = default_tools()
+    return json.dumps(line, ensure_ascii=False)
 
 
 def write_jsonl(conversations: Iterable[Conversation], path: Path) -> int:
