@@ -32,21 +32,51 @@ def has_adapter(out: Path) -> bool:
     return any((d / "adapter_config.json").is_file() for d in (out, out / "best", out / "last"))
 
 
-def save_adapter(peft_model: Any, target: Path, info: dict[str, Any]) -> None:
-    """PEFT folder (adapter_config.json + adapter_model.safetensors) + punie_adapter.json, atomically."""
+def save_adapter(peft_model: Any, target: Path, info: dict[str, Any], *, run_dir: Path | None = None) -> None:
+    """PEFT folder (adapter_config.json + adapter_model.safetensors) + punie_adapter.json + README.md, atomically.
+
+    ``adapter_config.json`` names the portable base (the hub id, e.g. HuggingFaceTB/SmolLM2-135M-Instruct
+    for the embedded default; never a machine-local path); README.md is a real model card built from
+    ``info`` and the run folder's config.json / data_fingerprint.json (``run_dir``, default target's parent)."""
+    from punie.train.card import base_provenance, model_card, portable_base
+
+    model = str(info.get("base_model") or "")
+    prov = base_provenance(model) if model else None
+    configs = getattr(peft_model, "peft_config", {}) or {}
+    saved = {name: getattr(c, "base_model_name_or_path", None) for name, c in configs.items()}
     with atomic_dir(target) as tmp:
-        peft_model.save_pretrained(str(tmp))
+        try:
+            if prov is not None:
+                for c in configs.values():
+                    c.base_model_name_or_path = portable_base(model, prov)
+            peft_model.save_pretrained(str(tmp))
+        finally:
+            for name, c in configs.items():
+                c.base_model_name_or_path = saved[name]
         (tmp / "punie_adapter.json").write_text(json.dumps(info, indent=2, sort_keys=True), encoding="utf-8")
+        card = model_card(info, target.parent if run_dir is None else run_dir, f"{target.parent.name}/{target.name}")
+        (tmp / "README.md").write_text(str(card), encoding="utf-8")
+        for f in tmp.iterdir():  # safetensors writes 0600; an adapter is meant to be shared
+            if f.is_file():
+                os.chmod(f, 0o666 & ~_umask())
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def publish_top_level(src: Path, out: Path) -> None:
-    """Copy the best adapter's files to OUT itself, so ``--adapter OUT`` loads it (each file atomically)."""
-    for name in (*ADAPTER_FILES, "punie_adapter.json"):
+    """Copy the best adapter's files to OUT itself, so ``--adapter OUT`` loads it (each file atomically,
+    with the mode any new file gets: mkstemp's 0600 would keep others from reading a shared adapter)."""
+    for name in (*ADAPTER_FILES, "punie_adapter.json", "README.md"):
         if not (src / name).is_file():
             continue
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.tmp-", dir=out)
         os.close(fd)
         shutil.copyfile(src / name, tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, out / name)
 
 
