@@ -14,7 +14,10 @@ What outlines-core does not do is the part around the call, so it is done here a
   bytes past it is allowed only when those bytes are themselves a token the index accepts there.
 - ``none``: free text in which no token may complete the marker.
 - ``required`` / a named function: the reply is call blocks from the first token.
-- ``parallel_tool_calls=False``: the index ends after one block (then only end-of-turn).
+- between blocks (``\n<tool_call>`` after ``</tool_call>``) and ``parallel_tool_calls=False``
+  (only end-of-turn after one block): the index covers exactly one block. outlines-core 0.2.14
+  leaves single-byte tokens out of a final state's transitions (``a(\nb)*`` allows no ``\n``
+  after ``a``: measured), so a regex repeating blocks would refuse the newline between calls.
 
 Schema keywords that can blow up a regex (``pattern``, ``minLength``/``maxLength`` repeats, ...)
 are dropped before the regex is built: a request must not be able to stall the server with
@@ -164,15 +167,14 @@ def _args_regex(params: dict[str, Any], where: str) -> str:
         raise ToolSchemaError(f"not supported for constrained decoding ({exc})", where) from None
 
 
-def call_regex(tools: list[dict[str, Any]], params: list[dict[str, Any]], parallel: bool) -> str:
-    """Regex of the reply after ``<tool_call>``: one canonical block (or several when ``parallel``)."""
+def call_regex(tools: list[dict[str, Any]], params: list[dict[str, Any]]) -> str:
+    """Regex of one canonical block after ``<tool_call>``: ``\n{"name": ..., "arguments": ...}\n</tool_call>``."""
     alts = []
     for i, (spec, p) in enumerate(zip(tools, params, strict=True)):
         name = re.escape(json.dumps(tool_name(spec), ensure_ascii=False))
         alts.append(f'{name}, "arguments": {_args_regex(p, f"tools[{i}].function.parameters")}')
     call = r'\n\{"name": (?:' + "|".join(f"(?:{a})" for a in alts) + r")\}\n" + re.escape(TOOL_CALL_END)
-    block = re.escape(TOOL_CALL_START) + call
-    rx = call + (f"(?:\\n{block})*" if parallel else "")
+    rx = call
     if len(rx) > MAX_REGEX_CHARS:
         raise ToolSchemaError(f"the tools' schemas are too complex to constrain ({len(rx)} regex chars)", "tools")
     return rx
@@ -206,6 +208,7 @@ class Vocab:
     size: int  # logits width (model vocab, may be wider than the tokenizer's)
     ov: Any = None
     closers: list[int] = field(default_factory=list)  # ids whose bytes contain the marker's last byte
+    by_first: dict[int, list[int]] = field(default_factory=dict)  # first byte → ids
 
 
 def build_vocab(tokenizer: Any, stop_ids: tuple[int, ...], size: int) -> Vocab:
@@ -232,7 +235,11 @@ def build_vocab(tokenizer: Any, stop_ids: tuple[int, ...], size: int) -> Vocab:
         by_bytes.setdefault(b, i)
         ov_map.setdefault(b, []).append(i)
     closers = [i for i, b in enumerate(table) if b is not None and MARKER[-1] in b]
-    return Vocab(table, by_bytes, eos, stop_ids, size, Vocabulary(eos, ov_map), closers)
+    by_first: dict[int, list[int]] = {}
+    for i, b in enumerate(table):
+        if b:
+            by_first.setdefault(b[0], []).append(i)
+    return Vocab(table, by_bytes, eos, stop_ids, size, Vocabulary(eos, ov_map), closers, by_first)
 
 
 _VOCABS: dict[int, tuple[Any, Vocab]] = {}
@@ -278,9 +285,11 @@ def kmp_scan(k: int, data: bytes) -> tuple[int, int | None]:
 
 
 # ---- grammar: states and masks --------------------------------------------------------------------------
-# A row's state: ("text", k) free text with k marker bytes matched; ("call", s) outlines index state s;
-# ("end",) nothing but end-of-turn.
+# A row's state: ("text", k) free text with k marker bytes matched; ("lit", j, pos) inside LITERALS[j]
+# (the opening marker of a required call, or the newline + marker of a next call); ("call", s) outlines
+# index state s; ("end",) nothing but end-of-turn.
 State = tuple[Any, ...]
+LITERALS = (MARKER, b"\n" + MARKER)
 
 
 class Grammar:
@@ -294,7 +303,7 @@ class Grammar:
         self.index: Any = None
         self._masks: dict[State, Any] = {}
         self._text: dict[int, tuple[Any, dict[int, State]]] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # _build may ask for another state's mask
         if choice.mode == "none" or not tools:
             self.start: State = ("text", 0)
             return
@@ -304,10 +313,9 @@ class Grammar:
             if not keep:
                 raise ToolSchemaError(f"function {choice.name!r} is not in tools", "tool_choice.function.name")
             tools, params = [tools[keep[0]]], [params[keep[0]]]
-        self.index = Index(call_regex(tools, params, choice.parallel), vocab.ov)
-        self.start = ("text", 0) if choice.mode == "auto" else ("forced", 0)
+        self.index = Index(call_regex(tools, params), vocab.ov)
+        self.start = ("text", 0) if choice.mode == "auto" else ("lit", 0, 0)
 
-    # the index starts after the marker; "forced" walks the marker's bytes first (required / named)
     def _after_marker(self, data: bytes) -> State | None:
         """State after the marker followed by ``data`` (must be one token's bytes, or empty)."""
         s = self.index.get_initial_state()
@@ -329,17 +337,19 @@ class Grammar:
             if hit is None or self.index is None:
                 return ("text", k)
             return self._after_marker(data[hit:]) or ("end",)
-        if kind == "forced":
+        if kind == "lit":
             if data is None:
                 return ("end",)
-            pos = state[1]
-            take = min(len(data), len(MARKER) - pos)
-            if data[:take] != MARKER[pos : pos + take]:
+            lit, pos = LITERALS[state[1]], state[2]
+            take = min(len(data), len(lit) - pos)
+            if data[:take] != lit[pos : pos + take]:
                 return ("end",)
-            if pos + take < len(MARKER):
-                return ("forced", pos + take)
+            if pos + take < len(lit):
+                return ("lit", state[1], pos + take)
             return self._after_marker(data[take:]) or ("end",)
         if kind == "call":
+            if self.index.is_final_state(state[1]):  # a block has ended: the next one's opening, or nothing
+                return self.advance(("lit", 1, 0), tok) if self.choice.parallel else ("end",)
             nxt = self.index.get_next_state(state[1], tok)
             return ("end",) if nxt is None else ("call", nxt)
         return ("end",)
@@ -373,18 +383,23 @@ class Grammar:
             m[torch.tensor(banned)] = False
             return m
         m = torch.zeros(v.size, dtype=torch.bool)
-        if kind == "forced":
-            rest = MARKER[state[1] :]
-            ok = [t for t, b in enumerate(v.token_bytes)
-                  if b is not None and (rest.startswith(b) or b.startswith(rest) and self._after_marker(b[len(rest):]))]
-            m[torch.tensor(ok, dtype=torch.long)] = True
+        if kind == "lit":
+            rest = LITERALS[state[1]][state[2] :]
+            ok = [t for t in v.by_first.get(rest[0], []) if (b := v.token_bytes[t]) is not None
+                  and (rest.startswith(b) or b.startswith(rest) and self._after_marker(b[len(rest):]))]
+            if ok:
+                m[torch.tensor(ok, dtype=torch.long)] = True
             return m
         if kind == "call":
+            if self.index.is_final_state(state[1]):
+                if self.choice.parallel:
+                    m |= self.mask(("lit", 1, 0))
+                m[torch.tensor(list(v.stop_ids))] = True
+                return m
             allowed = self.index.get_allowed_tokens(state[1])
             if allowed:
                 m[torch.tensor(list(allowed), dtype=torch.long)] = True
-            if self.index.is_final_state(state[1]) or v.eos_id in allowed:
-                m[torch.tensor(list(v.stop_ids))] = True
+            m[v.eos_id] = False
             return m
         m[torch.tensor(list(v.stop_ids))] = True  # "end": only end-of-turn
         return m
