@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,10 +67,29 @@ def test_chat_template_renders_exactly_punies_prompt(tokenizer, builder, message
     assert got == builder.render(messages, tools)
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # --print-launch writes the chat template into the current folder
+
+
+def _rel(path: str | Path) -> str:
+    import os
+
+    return os.path.relpath(Path(path).resolve())
+
+
+def _no_absolute_paths(out: str) -> None:
+    for line in out.splitlines():
+        if not line.startswith("#"):
+            assert not any(tok.startswith("/") or "=/" in tok for tok in shlex.split(line.replace("\\", ""))), line
+
+
 def _launch(kind: str, args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     capsys.readouterr()
     assert main(["serve", "--print-launch", kind, *args]) == 0
-    return capsys.readouterr().out
+    out = capsys.readouterr().out
+    _no_absolute_paths(out)
+    return out
 
 
 def test_print_launch_vllm(
@@ -90,17 +110,14 @@ def test_print_launch_vllm(
         capsys,
     )
     cmd = shlex.split(out.split("\n", 2)[-1].replace("\\\n", " "), comments=True)
-    assert cmd[:3] == ["vllm", "serve", str(Path(tiny_model_dir).resolve())]
+    assert cmd[:3] == ["vllm", "serve", _rel(tiny_model_dir)]  # relative to the current folder
     assert cmd[cmd.index("--served-model-name") + 1] == "tiny"
     i = cmd.index("--lora-modules")
-    assert cmd[i + 1 : i + 3] == [
-        f"alpha={Path(tiny_adapters['alpha']).resolve()}",
-        f"beta={Path(tiny_adapters['beta']).resolve()}",
-    ]
+    assert cmd[i + 1 : i + 3] == [f"alpha={_rel(tiny_adapters['alpha'])}", f"beta={_rel(tiny_adapters['beta'])}"]
     assert "--enable-lora" in cmd and cmd[cmd.index("--max-lora-rank") + 1] == "8"  # r=4 rounded up
     assert cmd[cmd.index("--tool-call-parser") + 1] == "hermes" and "--enable-auto-tool-choice" in cmd
     template = Path(cmd[cmd.index("--chat-template") + 1])
-    assert template.is_file() and "<tool_call>" in template.read_text()
+    assert not template.is_absolute() and template.is_file() and "<tool_call>" in template.read_text()
     assert cmd[cmd.index("--host") + 1] == "127.0.0.1"
 
 
@@ -120,11 +137,29 @@ def test_print_launch_llama_cpp(
 
 
 def test_print_launch_default_model_uses_the_shipped_gguf(capsys: pytest.CaptureFixture[str]) -> None:
+    import subprocess
+
     out = _launch("llama.cpp", [], capsys)
-    server = shlex.split(
-        [ln for ln in out.replace("\\\n", " ").splitlines() if ln.startswith("llama-server")][0]
-    )
-    assert server[server.index("-m") + 1].endswith(".gguf") and Path(server[server.index("-m") + 1]).is_file()
+    lines = out.replace("\\\n", " ").splitlines()
+    server = shlex.split([ln for ln in lines if ln.startswith("llama-server")][0])
+    assert server[server.index("-m") + 1] == "$GGUF"
+    # the GGUF line finds the wheel's file where it runs: run it here
+    find = next(ln for ln in lines if ln.startswith("GGUF="))
+    found = subprocess.run(["bash", "-c", f"{find.replace('python ', sys.executable + ' ', 1)}; echo \"$GGUF\""],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert found.endswith("SmolLM2-135M-Instruct.Q4_1.gguf") and Path(found).is_file()
+
+
+def test_print_launch_default_model_names_the_hub_base(
+    tiny_adapters: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _launch("vllm", ["--adapter", f"alpha={tiny_adapters['alpha']}"], capsys)
+    cmd = shlex.split(out.split("\n", 2)[-1].replace("\\\n", " "), comments=True)
+    assert cmd[:3] == ["vllm", "serve", "HuggingFaceTB/SmolLM2-135M-Instruct"]
+    assert cmd[cmd.index("--chat-template") + 1] == "./smollm2-135m-punie-chat-template.jinja"
+    out = _launch("llama.cpp", ["--adapter", f"alpha={tiny_adapters['alpha']}"], capsys)
+    conv = next(shlex.split(ln) for ln in out.splitlines() if ln.startswith("python convert_lora_to_gguf.py"))
+    assert conv[conv.index("--base-model-id") + 1] == "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
 def test_bad_flags_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

