@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from punie.backends.base import Backend
+from punie.backends.base import Backend, InvalidRequest
 from punie.errors import ServeError
 from punie.serve._engine import Engine, Overloaded, StreamEnd
 from punie.serve._stream import StreamSplitter
@@ -42,6 +42,8 @@ class ServeLimits:
     default_max_tokens: int = 512
     max_queue: int = 1024  # waiting requests before 503
     max_batch: int = 8  # requests per backend.generate call (--batch-size)
+    max_json_depth: int = 64  # nesting of the request body (400 deeper)
+    max_tools: int = 128  # tools per request (400 above; OpenAI's own limit)
 
 
 @dataclass
@@ -93,11 +95,15 @@ def create_app(
     model_name: str,
     adapters: dict[str, str] | None = None,
     limits: ServeLimits | None = None,
+    allowed_hosts: list[str] | None = None,
 ) -> FastAPI:
     """An OpenAI-compatible app over a Backend (or an Engine, or a zero-argument Backend factory).
 
     ``adapters`` maps the public adapter names (what clients put in ``model``) to their folders; the
     backend must already have them loaded and offer ``use_adapter(name | None)``.
+    ``allowed_hosts``: the only ``Host`` header names answered (403 otherwise): ``punie serve`` bound
+    to loopback passes the loopback names, so a web page on another origin that rebinds its DNS name
+    to 127.0.0.1 can't reach the model. None: any host.
     """
     limits = limits or ServeLimits()
     adapters = dict(adapters or {})
@@ -134,7 +140,37 @@ def create_app(
     app.add_exception_handler(APIError, api_error_response)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, http_error_response)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, server_error_response)
+    if allowed_hosts is not None:
+        app.add_middleware(HostGuard, allowed=allowed_hosts)  # type: ignore[arg-type]
     return app
+
+
+LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1"]
+
+
+class HostGuard:
+    """Plain ASGI middleware: a request whose ``Host`` is not an allowed name gets a 403 error body."""
+
+    def __init__(self, app: Any, allowed: list[str]) -> None:
+        self.app = app
+        self.allowed = {h.lower().strip("[]") for h in allowed}
+
+    @staticmethod
+    def _hostname(value: str) -> str:
+        value = value.strip().lower()
+        if value.startswith("["):  # [::1]:8766
+            return value[1:].split("]", 1)[0]
+        return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), "")
+            if self._hostname(host) not in self.allowed:
+                err = APIError(403, f"Host {host!r} is not served here (DNS-rebinding guard; "
+                               "use 127.0.0.1 or localhost)", code="invalid_host")
+                await JSONResponse(err.body(), status_code=403)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 # ---- handlers ---------------------------------------------------------------------------------------
@@ -191,15 +227,41 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def check_content_type(request: Request) -> None:
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media != "application/json":
+        raise APIError(
+            415,
+            f"Content-Type must be application/json, not {media or 'missing'!r}",
+            code="unsupported_media_type",
+        )
+
+
+async def check_with_backend(engine: Engine, plan: Plan) -> None:
+    """What only the backend can tell (prompt vs context length, tool schemas it can't constrain) → 400.
+
+    Off the event loop: tokenizing a 1 MB prompt or building a tool set's constraint takes a while.
+    """
+    check = getattr(engine.backend, "check_request", None)
+    if check is None:
+        return
+    try:
+        await asyncio.to_thread(check, plan.request, explicit_max_tokens=plan.explicit_max_tokens)
+    except InvalidRequest as exc:
+        raise APIError(400, str(exc), param=exc.param, code=exc.code) from exc
+
+
 async def chat_completions(request: Request) -> Response:
     st = _state(request)
-    raw = await read_body(request, st.limits.max_body_bytes)
-    req = parse_chat_request(raw)
+    raw = await read_body(request, st.limits.max_body_bytes)  # read first: a refused body is drained too
+    check_content_type(request)
+    req = parse_chat_request(raw, max_depth=st.limits.max_json_depth, max_tools=st.limits.max_tools)
     adapter = st.resolve(req.model)
     plan = plan_request(
         req, max_tokens_limit=st.limits.max_tokens_limit, default_max_tokens=st.limits.default_max_tokens
     )
     engine = st.ready_engine
+    await check_with_backend(engine, plan)
     completion_id = new_id("chatcmpl-")
     try:
         if req.stream:

@@ -109,6 +109,7 @@ class ChatRequest(_Loose):
     seed: int | None = None
     response_format: dict[str, Any] | None = None
     logprobs: bool | None = None
+    parallel_tool_calls: bool = True
 
 
 def _param(loc: tuple[Any, ...]) -> str:
@@ -123,14 +124,40 @@ def _param(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def parse_chat_request(raw: bytes) -> ChatRequest:
+def json_depth(data: Any, limit: int) -> int:
+    """Nesting depth of a parsed JSON value, counted without recursion; stops once over ``limit``."""
+    deepest = 0
+    todo: list[tuple[Any, int]] = [(data, 1)]
+    while todo:
+        value, depth = todo.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                return deepest
+            todo.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value))
+    return deepest
+
+
+def parse_chat_request(raw: bytes, *, max_depth: int = 64, max_tools: int = 128) -> ChatRequest:
     """Bytes of a request body → a validated ChatRequest, or APIError(400)."""
     try:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise APIError(400, f"the request body is not valid JSON ({exc})", code="invalid_json") from exc
+    except RecursionError as exc:  # nested deeper than the parser's stack
+        raise APIError(
+            400, f"the request body is nested deeper than {max_depth} levels", code="json_too_deep"
+        ) from exc
     if not isinstance(data, dict):
         raise APIError(400, "the request body must be a JSON object", code="invalid_json")
+    if json_depth(data, max_depth) > max_depth:
+        raise APIError(400, f"the request body is nested deeper than {max_depth} levels", code="json_too_deep")
+    tools = data.get("tools")
+    if isinstance(tools, list) and len(tools) > max_tools:
+        raise APIError(
+            400, f"tools: {len(tools)} tools is over this server's limit of {max_tools}", param="tools",
+            code="too_many_tools",
+        )
     try:
         req = ChatRequest.model_validate(data)
     except ValidationError as exc:
@@ -150,11 +177,26 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         )
     if req.logprobs:
         raise APIError(400, "logprobs: not supported by punie serve", param="logprobs", code="unsupported")
+    check_tool_specs(req)
     if req.stop is not None:
         stops = [req.stop] if isinstance(req.stop, str) else req.stop
         if len(stops) > 4 or any(not s for s in stops):
             raise APIError(400, "stop: at most 4 non-empty strings", param="stop")
     return req
+
+
+def check_tool_specs(req: ChatRequest) -> None:
+    """Tool schemas usable for prompting and constrained decoding; tool_choice naming an offered tool."""
+    from punie.backends._constrain import ToolSchemaError, check_tools
+
+    tools = [t.model_dump(exclude_none=True) for t in req.tools or []]
+    try:
+        check_tools(tools)
+    except ToolSchemaError as exc:
+        raise APIError(400, str(exc), param=exc.param, code="invalid_tool_schema") from None
+    if req.tool_choice in ("required",) or isinstance(req.tool_choice, NamedToolChoice):
+        if not tools:
+            raise APIError(400, "tool_choice: a call is required but no tools were given", param="tool_choice")
 
 
 def text_of(content: str | list[dict[str, Any]] | None, where: str) -> str:
@@ -236,6 +278,7 @@ class Plan:
     tools: list[dict[str, Any]]  # the tools the prompt offered (and the parser knows); [] = none
     parse_calls: bool
     include_usage: bool
+    explicit_max_tokens: bool = True  # False: the server's default, shortened to fit the context
 
 
 def to_messages(req: ChatRequest) -> list[dict[str, Any]]:
@@ -273,6 +316,14 @@ def plan_request(req: ChatRequest, *, max_tokens_limit: int, default_max_tokens:
             )
     elif choice == "none":
         tools = []
+    # constrained decoding: with tools, a call that starts is held to them (auto) unless asked otherwise;
+    # "none" keeps the model from writing call markup even though the prompt offers no tools
+    if isinstance(choice, NamedToolChoice):
+        tool_choice: Any = {"type": "function", "function": {"name": choice.function.name}}
+    elif choice == "none":
+        tool_choice = "none" if req.tools else None
+    else:
+        tool_choice = (choice or "auto") if tools else None
     stops = [req.stop] if isinstance(req.stop, str) else list(req.stop or [])
     gen = GenerationRequest(
         messages=to_messages(req),
@@ -282,9 +333,12 @@ def plan_request(req: ChatRequest, *, max_tokens_limit: int, default_max_tokens:
         top_p=req.top_p if req.top_p is not None else 1.0,
         stop=stops or None,
         seed=req.seed,
+        tool_choice=tool_choice,
+        parallel_tool_calls=req.parallel_tool_calls and not isinstance(choice, NamedToolChoice),
     )
     include_usage = bool(req.stream_options and req.stream_options.include_usage)
-    return Plan(gen, tools, parse_calls=bool(tools), include_usage=include_usage)
+    return Plan(gen, tools, parse_calls=bool(tools), include_usage=include_usage,
+                explicit_max_tokens=max_tokens is not None)
 
 
 # ---- responses --------------------------------------------------------------------------------------
@@ -332,12 +386,44 @@ def read_reply(text: str, plan: Plan, finish_reason: str) -> Reply:
     if not plan.parse_calls:
         return Reply(text, [], finish_reason, [], "none")
     result = parse(text, plan.tools)
-    calls = openai_tool_calls(result.calls)
+    kept, errors = offered_calls(result.calls, plan.tools)
+    if not plan.request.parallel_tool_calls and len(kept) > 1:
+        errors.append(f"{len(kept) - 1} call(s) after the first dropped (parallel_tool_calls is false)")
+        kept = kept[:1]
+    calls = openai_tool_calls(kept)
     content: str | None = result.content
     if calls:
         finish_reason = "tool_calls"
         content = content or None
-    return Reply(content, calls, finish_reason, list(result.errors), result.format)
+    return Reply(content, calls, finish_reason, [*result.errors, *errors], result.format)
+
+
+def offered_calls(calls: list[dict[str, Any]], tools: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The calls that name an offered tool with arguments valid for its schema; why the others were dropped.
+
+    Constrained decoding already guarantees this for the in-process backend; the check also covers
+    calls in other formats (and backends that can't constrain), so a client never gets a call it
+    did not offer.
+    """
+    from jsonschema import Draft202012Validator
+
+    from punie.backends._constrain import sanitize_schema
+    from punie.toolcalls import tool_parameters
+
+    schemas = {tool_name(t): tool_parameters(t) for t in tools}
+    kept, errors = [], []
+    for c in calls:
+        name = c.get("name")
+        if name not in schemas:
+            errors.append(f"call to {name!r} dropped: not an offered tool")
+            continue
+        schema = sanitize_schema(schemas[name], "parameters")
+        problem = next(iter(Draft202012Validator(schema).iter_errors(c.get("arguments") or {})), None)
+        if problem is not None:
+            errors.append(f"call to {name!r} dropped: arguments {problem.message}")
+            continue
+        kept.append(c)
+    return kept, errors
 
 
 def completion_body(completion_id: str, model: str, gen: Generation, reply: Reply) -> dict[str, Any]:

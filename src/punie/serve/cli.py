@@ -154,8 +154,15 @@ def _serve(
     limits = ServeLimits(
         max_body_bytes=max_body_bytes, max_tokens_limit=max_tokens_limit, max_batch=batch_size
     )
+    from punie.serve._app import LOOPBACK_HOSTS
+
     app = create_app(
-        backend, model_name=base_name, adapters={n: str(p) for n, p in adapters.items()}, limits=limits
+        backend,
+        model_name=base_name,
+        adapters={n: str(p) for n, p in adapters.items()},
+        limits=limits,
+        # bound to loopback: answer only loopback Host names (a DNS-rebinding page can't reach it)
+        allowed_hosts=LOOPBACK_HOSTS if host in LOOPBACK else None,
     )
     typer.echo(f"punie serve: http://{host}:{port}/v1  models: {', '.join([base_name, *adapters])}", err=True)
     uvicorn.run(app, host=host, port=port, log_level="info")
