@@ -200,3 +200,22 @@ def test_endless_output_is_killed_past_the_cap(tmp_path: Path) -> None:
     assert result.truncated and result.exit_code == -9
     assert result.content.rstrip().endswith("[... killed: the output passed 1048576 bytes ...]")
     assert len(result.content) < 64 * 1024 + 300
+
+
+def test_output_already_in_the_pipe_survives_a_starved_reader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under load the reader thread may first run long after the command exited: what the command
+    wrote is still in the pipe and must be read, not dropped at the drain deadline (it was)."""
+    from punie.agent import _terminal
+
+    original = _terminal.Terminal._read_loop
+
+    def late_reader(self: _terminal.Terminal) -> None:
+        self._exited.wait(10.0)
+        time.sleep(_terminal._DRAIN_S + 1.5)  # starved past the drain deadline and wait()'s old 1.5 s
+        original(self)
+
+    monkeypatch.setattr(_terminal.Terminal, "_read_loop", late_reader)
+    with Workspace(tmp_path, command_timeout=10.0, allow_unconfined=True) as ws:
+        result = ws.execute("run_command", {"command": "seq 1 2000"})
+    assert result.ok and result.exit_code == 0
+    assert result.content.splitlines()[1:] == [str(i) for i in range(1, 2001)], result.content[:200]

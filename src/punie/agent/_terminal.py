@@ -20,6 +20,10 @@ import time
 # After the leader exits, keep reading this long for output still buffered in the pipe (or held
 # open by a daemon that escaped the process group with setsid, unconfined) before giving up on EOF.
 _DRAIN_S = 0.5
+# How long wait() and kill() give the reader to finish after the leader exited. The reader stops by
+# itself about _DRAIN_S after the exit, so this only matters when it is starved of CPU (a loaded
+# machine): returning earlier would hand back output the command did write, cut short.
+_READER_FINISH_S = _DRAIN_S + 15.0
 # Past this much output (in total, not kept) the command is killed: a head/tail buffer keeps memory
 # bounded, but a command printing gigabytes still costs the reader CPU for as long as it runs.
 OUTPUT_CAP = 16 << 20
@@ -152,7 +156,7 @@ class Terminal:
         """Wait for the shell to exit; True if it did. Output is complete once this returns True."""
         if not self._exited.wait(timeout):
             return False
-        self._eof.wait(_DRAIN_S + 1.0)
+        self._eof.wait(_READER_FINISH_S)
         return True
 
     def text(self) -> tuple[str, bool]:
@@ -183,7 +187,7 @@ class Terminal:
         if not self.graceful or not self._exited.wait(max(0.0, grace)):
             self.signal_group(signal.SIGKILL)
             self._exited.wait(10.0)
-        self._eof.wait(_DRAIN_S + 1.0)
+        self._eof.wait(_READER_FINISH_S)
 
     def _feed_stdin(self, data: bytes) -> None:
         assert self._proc.stdin is not None
@@ -215,19 +219,36 @@ class Terminal:
                 sel.register(fd, selectors.EVENT_READ)
                 while True:
                     if self._exit_time is not None and time.monotonic() - self._exit_time > _DRAIN_S:
-                        break  # a setsid'd daemon still holds the pipe; stop waiting for EOF
+                        # a setsid'd daemon still holds the pipe: stop waiting for EOF, but first take
+                        # what is already buffered (a reader starved under load may get here before
+                        # it read anything the command wrote before it exited)
+                        self._drain_ready(sel, fd)
+                        break
                     if not sel.select(0.05):
                         continue
-                    data = os.read(fd, 65536)
-                    if not data:
-                        break
-                    self.output.feed(data)
-                    if self.output_cap is not None and self.output.total > self.output_cap:
-                        self.overflowed = True
-                        self.signal_group(signal.SIGKILL)
+                    if not self._read_once(fd):
                         break
         except OSError:
             pass
         finally:
             pipe.close()
             self._eof.set()
+
+    def _read_once(self, fd: int) -> bool:
+        """One read into the buffer; False at EOF or once past ``output_cap`` (the group is killed)."""
+        data = os.read(fd, 65536)
+        if not data:
+            return False
+        self.output.feed(data)
+        if self.output_cap is not None and self.output.total > self.output_cap:
+            self.overflowed = True
+            self.signal_group(signal.SIGKILL)
+            return False
+        return True
+
+    def _drain_ready(self, sel: selectors.BaseSelector, fd: int) -> None:
+        """Read what the pipe holds now, without waiting; bounded (a pipe buffer is 64 KiB by default,
+        so 64 reads cover what a daemon could add meanwhile many times over)."""
+        for _ in range(64):
+            if not sel.select(0) or not self._read_once(fd):
+                return
