@@ -42,7 +42,7 @@ def _load(name: str) -> click.Command:
     cmd.name = name
     if not cmd.help:
         cmd.help = help_text
-    return cmd
+    return cmd  # type: ignore[return-value]  # typer's vendored click Command: same interface
 
 
 class LazyGroup(click.Group):
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     except exits as exc:
         return int(getattr(exc, "exit_code", 0) or 0)
     except usage_errors as exc:
-        exc.show()
+        exc.show()  # type: ignore[attr-defined]  # a click UsageError of either family
         return 2
     except KeyboardInterrupt:
         click.echo("punie: interrupted", err=True)

@@ -86,7 +86,7 @@ def _fmt(block: dict[str, Any] | None) -> str:
     if not block or block.get("accuracy") is None:
         return "—"
     lo, hi = block.get("ci95") or (None, None)
-    ci = f" [{100 * lo:.0f}–{100 * hi:.0f}]" if lo is not None else ""
+    ci = f" [{100 * lo:.0f}–{100 * hi:.0f}]" if lo is not None and hi is not None else ""
     return f"{100 * block['accuracy']:.1f}%{ci} (n={block['n']})"
 
 

@@ -47,7 +47,7 @@ def paired_test(baseline: dict[str, Any], candidate: dict[str, Any], predicate=N
     acc_a = sum(a[k] for k in shared) / n if n else None
     acc_b = sum(b[k] for k in shared) / n if n else None
     p = mcnemar_exact(only_base, only_cand)
-    delta = (acc_b - acc_a) if n else None
+    delta = acc_b - acc_a if acc_a is not None and acc_b is not None else None
     return {
         "n_shared": n,
         "baseline_accuracy": acc_a,

@@ -29,10 +29,10 @@ def bar_chart(rows: list[dict[str, Any]], series: list[str], *, width: int = 640
         x = label_w + i * 160
         out.append(f'<rect x="{x}" y="22" width="10" height="10" fill="{PALETTE[i % len(PALETTE)]}"/>'
                    f'<text x="{x + 14}" y="31" class="s">{escape(name[:22])}</text>')
-    for tick in (0, 0.25, 0.5, 0.75, 1.0):
-        x = label_w + tick * plot_w
-        out.append(f'<line x1="{x:.1f}" y1="{y0 - 4}" x2="{x:.1f}" y2="{height - 18}" class="grid"/>'
-                   f'<text x="{x:.1f}" y="{height - 4}" class="s" text-anchor="middle">{int(tick * 100)}%</text>')
+    for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
+        tx = label_w + tick * plot_w
+        out.append(f'<line x1="{tx:.1f}" y1="{y0 - 4}" x2="{tx:.1f}" y2="{height - 18}" class="grid"/>'
+                   f'<text x="{tx:.1f}" y="{height - 4}" class="s" text-anchor="middle">{int(tick * 100)}%</text>')
     for r, row in enumerate(rows):
         gy = y0 + r * group_h
         out.append(f'<text x="{label_w - 6}" y="{gy + group_h / 2:.1f}" class="s" text-anchor="end" '

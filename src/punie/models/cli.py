@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -25,7 +26,7 @@ def models_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON in
     from punie.models.loading import _alias_gguf, cache_path_for, is_cached
     from punie.models.registry import ALIASES
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, alias in ALIASES.items():
         folder = cache_path_for(name)
         source = alias.hub_id or ""

@@ -8,7 +8,7 @@ from typing import Any
 
 
 @lru_cache(maxsize=32)
-def _cache_kw(cls: type) -> str:
+def _cache_kw(cls: Any) -> str:  # a model class (Any: mypy wants it Hashable and with .forward)
     params = inspect.signature(cls.forward).parameters
     return "cache" if "cache" in params else "past_key_values"
 
@@ -19,7 +19,7 @@ def cache_kwargs(model: Any, cache: Any) -> dict[str, Any]:
     # PEFT wrappers forward **kwargs; ask the underlying transformers model
     while hasattr(base, "get_base_model") and base is not base.get_base_model():
         base = base.get_base_model()
-    return {_cache_kw(type(base)): cache}
+    return {_cache_kw(type(base)): cache}  # type: ignore[arg-type]  # classes are hashable; the stub disagrees
 
 
 def output_cache(out: Any) -> Any:

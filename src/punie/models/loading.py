@@ -76,7 +76,7 @@ def convert_gguf(gguf: Path, target: Path, *, progress: bool = True) -> Path:
             # the loaded model is already dequantised; drop the gguf quantizer so it can be saved
             if hasattr(model.config, "quantization_config"):
                 del model.config.quantization_config
-            model.hf_quantizer = None
+            model.hf_quantizer = None  # type: ignore[assignment]  # transformers annotates it non-optional
             model.save_pretrained(tmp)
             tok.save_pretrained(tmp)
             (tmp / CONVERTED_MARKER).write_text(
@@ -183,7 +183,7 @@ def load_model(
             f"{folder}: could not load model ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})",
             hint="delete the cached folder to reconvert",
         ) from exc
-    model.to(device)
+    model.to(device)  # type: ignore[arg-type]  # transformers types .to() oddly; a device string is right
     if adapter:
         model = attach_adapters(model, adapter if isinstance(adapter, dict) else {"default": adapter})
     model.eval()

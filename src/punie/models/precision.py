@@ -40,7 +40,7 @@ def cpu_has_bf16(cpuinfo: Path | None = None) -> bool:
 def _torch_cpu_has_bf16() -> bool:
     import torch
 
-    caps = getattr(torch.cpu, "get_capabilities", lambda: {})()
+    caps: dict[str, Any] = getattr(torch.cpu, "get_capabilities", lambda: {})()
     return any(caps.get(flag) for flag in BF16_CPU_FLAGS)
 
 

@@ -56,8 +56,8 @@ def calls_equal(predicted: list[dict[str, Any]], expected: list[dict[str, Any]])
 def _fields(calls: list[dict[str, Any]]) -> Counter:
     out: Counter = Counter()
     for call in calls:
-        args = call.get("arguments") if isinstance(call.get("arguments"), dict) else {}
-        for key, value in args.items():
+        args = call.get("arguments")
+        for key, value in (args if isinstance(args, dict) else {}).items():
             out[(str(call.get("name", "")), str(key), canon(value))] += 1
     return out
 

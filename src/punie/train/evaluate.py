@@ -64,14 +64,14 @@ def tool_call_accuracy(backend: Any, cases: list[EvalCase], *, max_new_tokens: i
 
     if not cases:
         return {"tool_call_accuracy": None, "eval_cases": 0}
-    suite_cases = [{"id": c.source, "messages": c.messages, "tools": c.tools, "expected_calls": c.expected} for c in cases]
+    suite_cases: list[dict[str, Any]] = [{"id": c.source, "messages": c.messages, "tools": c.tools, "expected_calls": c.expected} for c in cases]
     reqs = [
         GenerationRequest(messages=c["messages"], tools=c["tools"], max_new_tokens=min(max_new_tokens, token_budget(c)))
         for c in suite_cases
     ]
     gens = backend.generate(reqs)
     correct = call_turns = call_ok = false_calls = no_call_turns = 0
-    samples = []
+    samples: list[dict[str, Any]] = []
     for case, gen in zip(suite_cases, gens, strict=True):
         rec = score_case(case, gen.text)
         ok = rec["correct"]

@@ -115,7 +115,7 @@ def _lora_config(cfg: TrainConfig, model: Any) -> Any:
         raise ConfigError(f"model has no module named {unknown[0]!r}", location="--target-modules")
     return LoraConfig(
         r=cfg.lora_rank,
-        lora_alpha=cfg.lora_alpha,
+        lora_alpha=cfg.lora_alpha,  # type: ignore[arg-type]  # peft annotates int; a float alpha works
         lora_dropout=cfg.lora_dropout,
         target_modules=targets,
         layers_to_transform=layers,
@@ -442,7 +442,7 @@ def train(
                 last_eval_step = step
                 metrics.add(erec)
                 key = score_key(erec["tool_call_accuracy"], erec["val_loss"])
-                info = {k: erec[k] for k in ("tool_call_accuracy", "val_loss", "call_turn_accuracy", "false_call_rate") if k in erec}
+                info: dict[str, Any] = {k: erec[k] for k in ("tool_call_accuracy", "val_loss", "call_turn_accuracy", "false_call_rate") if k in erec}
                 if best_key is None or key > best_key:
                     best_key, best_info, evals_since_best = key, {"step": step, **info}, 0
                     if main:

@@ -53,12 +53,12 @@ def validate_task(task: Any, where: str) -> dict[str, Any]:
     if not task["checks"]:
         raise SuiteError("a task needs at least one check", location=where)
     for i, check in enumerate(task["checks"]):
-        kind = check.get("type") if isinstance(check, dict) else None
-        if kind not in CHECK_TYPES:
-            raise SuiteError(f"checks[{i}]: unknown type {kind!r} (known: {', '.join(CHECK_TYPES)})", location=where)
-        for field in CHECK_TYPES[kind]:
+        ctype = check.get("type") if isinstance(check, dict) else None
+        if ctype not in CHECK_TYPES:
+            raise SuiteError(f"checks[{i}]: unknown type {ctype!r} (known: {', '.join(CHECK_TYPES)})", location=where)
+        for field in CHECK_TYPES[ctype]:
             if not isinstance(check.get(field), str):
-                raise SuiteError(f"checks[{i}] ({kind}): {field!r} must be a string", location=where)
+                raise SuiteError(f"checks[{i}] ({ctype}): {field!r} must be a string", location=where)
     steps = task.get("max_steps", 6)
     if not isinstance(steps, int) or steps < 1:
         raise SuiteError("max_steps must be a positive integer", location=where)

@@ -205,10 +205,11 @@ def _resolve_value(node: ast.AST) -> Any:
     if isinstance(node, ast.Constant):
         return "..." if node.value is Ellipsis else node.value
     if isinstance(node, ast.UnaryOp) and isinstance(node.operand, ast.Constant):
+        operand: Any = node.operand.value
         if isinstance(node.op, ast.USub):
-            return -node.operand.value
+            return -operand
         if isinstance(node.op, ast.UAdd):
-            return +node.operand.value
+            return +operand
         if isinstance(node.op, ast.Not):
             return not node.operand.value
     if isinstance(node, ast.List):
@@ -321,7 +322,7 @@ def _type_check(value: Any, possible: list[Any], expected: type, nested: type | 
         for item in possible:
             flag = True
             if type(item) is list:
-                for v in value:
+                for v in value:  # type: ignore[attr-defined]  # type(value) is expected, a container here
                     if not _type_check(v, item, nested, None)[0]:
                         flag = False
                         break
@@ -405,9 +406,10 @@ def check_call(doc: dict[str, Any], call: dict[str, Any], answer: dict[str, Any]
             value = list(value)
         if type_name == "float" and type(value) is int:
             value = float(value)
-        ok, is_variable, error = _type_check(value, possible[param], expected, nested)
+        ok, is_variable, type_error = _type_check(value, possible[param], expected, nested)
         if not ok:
-            return f"parameter {param!r}: {error}"
+            return f"parameter {param!r}: {type_error}"
+        error: str | None
         if not is_variable:
             if expected is dict:
                 error = _dict_check(value, possible[param])
