@@ -11,16 +11,21 @@ A lone request on the cached server also gets prompt-lookup speculative decoding
 default ``lookup``; it needs the shared-prefix path, so the uncached server never uses it): pass
 --lookup 0 to compare prompt processing alone. bench/lookup.py measures lookup by itself.
 
+Also printed: completion tokens/s at 1 and 8 clients, and the cost of constrained decoding
+(tool_choice, on by default for requests with tools): the masks + state steps of a constrained
+reply replayed token by token, against the decode time per token of the same server.
+
 --adapter PATH serves a trained LoRA adapter (as `punie serve --adapter` does, folded into the weights): its replies to
 these asks are tool calls, the case the server exists for; the base model rambles to --max-tokens.
 
     .venv/bin/python bench/serve.py [--model smollm2-135m] [--adapter PATH] [--repeats 5] [--max-tokens 48]
-                                    [--per-client 2] [--lookup N]
+                                    [--per-client 2] [--lookup N] [--dtype bfloat16]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import threading
 import time
@@ -49,16 +54,22 @@ TOOLS = default_tools()
 MODEL = "m"  # what requests ask for: the base model's name, or the served adapter's ("tuned")
 
 
+TOKENS: list[int] = []  # completion tokens of every reply (for tokens/s)
+
+
 def one(client: openai.OpenAI, ask: str, max_tokens: int) -> tuple[float, bool]:
     t0 = time.perf_counter()
     r = client.chat.completions.create(
         model=MODEL, messages=[{"role": "user", "content": ask}], tools=TOOLS, max_tokens=max_tokens
     )
+    TOKENS.append(r.usage.completion_tokens if r.usage else 0)
     return time.perf_counter() - t0, bool(r.choices[0].message.tool_calls)
 
 
-def throughput(client: openai.OpenAI, clients: int, per_client: int, max_tokens: int) -> float:
+def throughput(client: openai.OpenAI, clients: int, per_client: int, max_tokens: int) -> tuple[float, float]:
+    """(requests/s, completion tokens/s)."""
     done: list[float] = []
+    TOKENS.clear()
 
     def worker(k: int) -> None:
         for j in range(per_client):
@@ -70,7 +81,32 @@ def throughput(client: openai.OpenAI, clients: int, per_client: int, max_tokens:
         t.start()
     for t in threads:
         t.join()
-    return len(done) / (time.perf_counter() - t0)
+    wall = time.perf_counter() - t0
+    return len(done) / wall, sum(TOKENS) / wall
+
+
+def constraint_cost(backend: InProcessBackend, max_tokens: int) -> tuple[float, float, int]:
+    """(ms per token for masks + steps, replayed over a constrained reply; decode ms per token; tokens)."""
+    from punie.backends.base import GenerationRequest
+
+    req = GenerationRequest([{"role": "user", "content": ASKS[0]}], tools=TOOLS, max_new_tokens=max_tokens,
+                            tool_choice="required")
+    t0 = time.perf_counter()
+    gen = backend.generate([req])[0]
+    decode_ms = 1000 * (time.perf_counter() - t0) / max(1, gen.completion_tokens)
+    ids = backend.tokenizer(gen.text, add_special_tokens=False)["input_ids"]
+    grammar = backend.grammar(req)
+    assert grammar is not None
+    logits = torch.zeros(1, backend._logits_width())
+    from punie.backends._constrain import apply_masks
+
+    t0 = time.perf_counter()
+    state = grammar.start
+    for t in ids:  # what the decode loop adds per token: the state's mask applied, then one step
+        apply_masks(logits, [grammar.mask(state)])
+        state = grammar.advance(state, t)
+    mask_ms = 1000 * (time.perf_counter() - t0) / max(1, len(ids))
+    return mask_ms, decode_ms, len(ids)
 
 
 def main() -> None:
@@ -82,12 +118,13 @@ def main() -> None:
     ap.add_argument("--per-client", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--lookup", type=int, default=None, help="cached server's draft length (default: the backend's)")
+    ap.add_argument("--dtype", default="auto", help="weights' precision (auto, float32, bfloat16)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     global MODEL
     adapters = {"tuned": args.adapter} if args.adapter else {}
     MODEL = "tuned" if args.adapter else "m"
-    model, tok = load_model(args.model, adapter=adapters or None)
+    model, tok = load_model(args.model, adapter=adapters or None, dtype=args.dtype)
     extra = {} if args.lookup is None else {"lookup": args.lookup}
     keep = bool(adapters)  # as punie serve: a served adapter stays folded into the weights
     cached = InProcessBackend(model, tok, batch_size=8, prefix_cache=True, keep_merged=keep, **extra)
@@ -116,7 +153,8 @@ def main() -> None:
         mft = {k: statistics.median(v) for k, v in first.items()}
         print(
             f"model: {args.model or 'smollm2-135m'}, adapter: {args.adapter}, tool prefix: {prefix} tokens, max_tokens: {args.max_tokens}, "
-            f"torch threads: {args.threads}, repeats: {args.repeats}, cached server lookup: {cached.lookup}"
+            f"torch threads: {args.threads}, repeats: {args.repeats}, cached server lookup: {cached.lookup}, "
+            f"dtype: {next(model.parameters()).dtype}"
         )
         print(
             f"1-token reply (prompt processing), median: cached {mft['cached']:.3f} s | "
@@ -130,12 +168,18 @@ def main() -> None:
             f"replies with a parsed tool call: cached {calls['cached']}/{args.repeats}, "
             f"uncached {calls['uncached']}/{args.repeats}"
         )
-        seq = throughput(c1, 1, args.per_client * 2, args.max_tokens)
-        conc = throughput(c1, 8, args.per_client, args.max_tokens)
+        seq, seq_tok = throughput(c1, 1, args.per_client * 2, args.max_tokens)
+        conc, conc_tok = throughput(c1, 8, args.per_client, args.max_tokens)
         print(
-            f"throughput (cached server): 1 client {seq:.2f} req/s | 8 concurrent clients {conc:.2f} req/s | "
-            f"ratio {conc / seq:.2f}x"
+            f"throughput (cached server): 1 client {seq:.2f} req/s, {seq_tok:.1f} tokens/s | 8 concurrent clients "
+            f"{conc:.2f} req/s, {conc_tok:.1f} tokens/s | ratio {conc / seq:.2f}x"
         )
+    with cached.use_adapter("tuned" if adapters else None) if adapters else contextlib.nullcontext():
+        mask_ms, decode_ms, n = constraint_cost(cached, args.max_tokens)
+    print(
+        f"constrained decoding (tool_choice=required, {n} tokens): masks + steps {mask_ms:.3f} ms/token vs "
+        f"decode {decode_ms:.1f} ms/token = {100 * mask_ms / decode_ms:.1f} % of decode time (goal < 10 %)"
+    )
 
 
 if __name__ == "__main__":

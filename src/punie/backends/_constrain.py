@@ -236,9 +236,9 @@ def build_vocab(tokenizer: Any, stop_ids: tuple[int, ...], size: int) -> Vocab:
         ov_map.setdefault(b, []).append(i)
     closers = [i for i, b in enumerate(table) if b is not None and MARKER[-1] in b]
     by_first: dict[int, list[int]] = {}
-    for i, b in enumerate(table):
-        if b:
-            by_first.setdefault(b[0], []).append(i)
+    for i, tb in enumerate(table):
+        if tb:
+            by_first.setdefault(tb[0], []).append(i)
     return Vocab(table, by_bytes, eos, stop_ids, size, Vocabulary(eos, ov_map), closers, by_first)
 
 

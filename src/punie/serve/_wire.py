@@ -194,9 +194,8 @@ def check_tool_specs(req: ChatRequest) -> None:
         check_tools(tools)
     except ToolSchemaError as exc:
         raise APIError(400, str(exc), param=exc.param, code="invalid_tool_schema") from None
-    if req.tool_choice in ("required",) or isinstance(req.tool_choice, NamedToolChoice):
-        if not tools:
-            raise APIError(400, "tool_choice: a call is required but no tools were given", param="tool_choice")
+    if (req.tool_choice == "required" or isinstance(req.tool_choice, NamedToolChoice)) and not tools:
+        raise APIError(400, "tool_choice: a call is required but no tools were given", param="tool_choice")
 
 
 def text_of(content: str | list[dict[str, Any]] | None, where: str) -> str:
