@@ -1,4 +1,4 @@
-"""Run suites against a backend and build the report object (keys in DESIGN.md; extend, never rename)."""
+"""Run suites against a backend and build the report object (keys in docs/json-output.md; extend, never rename)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Eval suites: the registry of built-in suites, JSONL suite files, and the suite-module contract.
 
-A suite is a list of case dicts (DESIGN.md format): ``id``, ``category``, ``messages``, optional
+A suite is a list of case dicts (docs/suite-format.md): ``id``, ``category``, ``messages``, optional
 ``tools``, and ``expected_calls`` for tool-call categories; other categories add their own fields.
 
 Suite-module contract (every module named in ``SUITES`` / ``CATEGORY_MODULES``)::
