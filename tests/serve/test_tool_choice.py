@@ -78,7 +78,9 @@ def test_each_tool_choice_mode(oa, stream) -> None:  # type: ignore[no-untyped-d
     assert calls[0]["arguments"]["mode"] in ("fast", "slow") and isinstance(calls[0]["arguments"]["flag"], bool)
     _, calls, finish = ask(tool_choice="required", parallel_tool_calls=False)
     # the tiny model may run out of tokens inside read_file's path; a call it finished is an offered one
-    assert finish in ("tool_calls", "length") and len(calls) <= 1
+    # (a stream's finish_reason is estimated from a re-tokenized count, so a cut stream may say "stop")
+    assert finish == "tool_calls" if calls else finish in ("length", "stop")
+    assert len(calls) <= 1
     assert all(c["name"] in ("set_flag", "read_file") for c in calls)
     content, calls, finish = ask(tool_choice="none")
     assert calls == [] and "<tool_call>" not in content
