@@ -149,7 +149,7 @@ CASES: dict[str, FormatCases] = {
         empty="[TOOL_CALLS]get_time[ARGS]{}",
         escaped="[TOOL_CALLS][" + j(escaped()[0]) + "]",
         malformed=[
-            '[TOOL_CALLS]get_weather{"city": "Tokyo"}',
+            '[TOOL_CALLS]get_weather("Tokyo")',
             '[TOOL_CALLS][{"name": "get_weather", "arguments": {"city": Tokyo}}]',
         ],
         truncated=[
@@ -185,7 +185,7 @@ CASES: dict[str, FormatCases] = {
             '<|tool_call|>[{"name": "get_weather", "arguments": {"city": Tokyo}}]',
             '<|tool_call|>get_weather(city="Tokyo")',
         ],
-        truncated=['<|tool_call|>[{"name": "get_weather", "arguments": {"city": "Tokyo"}}'],
+        truncated=['<|tool_call|>[{"name": "get_weather", "arguments": {"city": "Tokyo"}'],
     ),
     "phi4_mini": FormatCases(
         no_call="You can use functools.partial for that, e.g. partial(f, 1).",
@@ -282,7 +282,7 @@ CASES: dict[str, FormatCases] = {
         empty="[get_time()]",
         escaped=f"[echo(text={TEXT!r})]",
         malformed=['[get_weather("Tokyo")]', "[get_weather(city=Tokyo)]", '[get_weather(city="Tokyo"]'],
-        truncated=['[get_weather(city="Tok', '[get_weather(city="Tokyo"), get_time('],
+        truncated=['[get_weather(city="Tok', '[get_weather(city="Tokyo"'],
     ),
     "bare_json": FormatCases(
         no_call='The package.json is {"name": "my-app", "version": "1.0.0"} and it looks fine.',
@@ -300,6 +300,188 @@ CASES: dict[str, FormatCases] = {
             '{"name": "get_weather", "arguments": {"city": "Tok',
             'Calling it now: {"name": "get_weather", "arguments": ',
         ],
+    ),
+    "functionary_v31": FormatCases(
+        no_call="Use <function> tags in HTML5? No, that tag does not exist.",
+        one='Checking.\n<function=get_weather>{"city": "Tokyo"}</function>',
+        one_content="Checking.",
+        several='<function=get_weather>{"city": "Tokyo"}</function><function=get_time>{"timezone": "Asia/Tokyo"}</function>',
+        typed="<function=typed>" + j(TYPED_ARGS) + "</function>",
+        empty="<function=get_time>{}</function>",
+        escaped="<function=echo>" + j({"text": TEXT}) + "</function>",
+        malformed=['<function=get_weather>{"city": Tokyo}</function>', "<function=get_weather>[1, 2]</function>"],
+        truncated=['<function=get_weather>{"city": "Tok', '<function=get_weather>{"city": "Tokyo"</function>'],
+    ),
+    "minimax_m2": FormatCases(
+        no_call="MiniMax models answer plainly when no tool fits: Tokyo is in Japan.",
+        one='Let me see.\n<minimax:tool_call>\n<invoke name="get_weather">\n<parameter name="city">Tokyo</parameter>\n'
+        "</invoke>\n</minimax:tool_call>",
+        one_content="Let me see.",
+        several='<minimax:tool_call>\n<invoke name="get_weather">\n<parameter name="city">Tokyo</parameter>\n</invoke>\n'
+        '<invoke name="get_time">\n<parameter name="timezone">Asia/Tokyo</parameter>\n</invoke>\n</minimax:tool_call>',
+        typed='<minimax:tool_call>\n<invoke name="typed">\n'
+        + "".join(f'<parameter name="{k}">{v if isinstance(v, str) else j(v)}</parameter>\n' for k, v in TYPED_ARGS.items())
+        + "</invoke>\n</minimax:tool_call>",
+        empty='<minimax:tool_call>\n<invoke name="get_time">\n</invoke>\n</minimax:tool_call>',
+        escaped=f'<minimax:tool_call>\n<invoke name="echo">\n<parameter name="text">{TEXT}</parameter>\n</invoke>\n'
+        "</minimax:tool_call>",
+        malformed=[
+            '<minimax:tool_call>\n<invoke name="get_weather">\n<parameter name="city">Tokyo\n</invoke>\n</minimax:tool_call>',
+            "<minimax:tool_call>\nget_weather(city=Tokyo)\n</minimax:tool_call>",
+        ],
+        truncated=['<minimax:tool_call>\n<invoke name="get_weather">\n<parameter name="city">Tok'],
+    ),
+    "minimax_m1": FormatCases(
+        no_call="I don't need a tool for that: 2 + 2 = 4.",
+        one='<tool_calls>\n{"name": "get_weather", "arguments": {"city": "Tokyo"}}\n</tool_calls>',
+        several="<tool_calls>\n" + "\n".join(map(j, SEVERAL)) + "\n</tool_calls>",
+        typed="<tool_calls>\n" + j(TYPED[0]) + "\n</tool_calls>",
+        empty='<tool_calls>\n{"name": "get_time", "arguments": {}}\n</tool_calls>',
+        escaped="<tool_calls>\n" + j(escaped()[0]) + "\n</tool_calls>",
+        malformed=[
+            '<tool_calls>\n{"name": "get_weather", "arguments": {"city": Tokyo}}\n</tool_calls>',
+            '<tool_calls>\n{"arguments": {"city": "Tokyo"}}\n</tool_calls>',
+        ],
+        truncated=['<tool_calls>\n{"name": "get_weather", "arguments": {"city": "To'],
+    ),
+    "harmony": FormatCases(
+        no_call="The weather tool is not needed: you told me it is sunny.",
+        one="<|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>"
+        '{"city": "Tokyo"}<|call|>',
+        several="<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>"
+        '{"city": "Tokyo"}<|call|><|start|>assistant to=functions.get_time<|channel|>commentary json<|message|>'
+        '{"timezone": "Asia/Tokyo"}<|call|>',
+        typed="<|channel|>commentary to=functions.typed <|constrain|>json<|message|>" + j(TYPED_ARGS) + "<|call|>",
+        empty="<|channel|>commentary to=functions.get_time <|constrain|>json<|message|>{}",
+        escaped="<|channel|>commentary to=functions.echo <|constrain|>json<|message|>" + j({"text": TEXT}) + "<|call|>",
+        malformed=[
+            '<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{"city": "Tokyo",, }<|call|>',
+            "<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>[1]<|call|>",
+        ],
+        truncated=['<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{"city": "To'],
+    ),
+    "llama3_builtin": FormatCases(
+        no_call="Llama can search the web with brave_search, but this question needs no search.",
+        one='<|python_tag|>get_weather.call(city="Tokyo")<|eom_id|>',
+        several='<|python_tag|>get_weather.call(city="Tokyo"); get_time.call(timezone="Asia/Tokyo")',
+        typed='<|python_tag|>typed.call(string_field="hello", int_field=42, float_field=3.5, bool_field=True, '
+        'null_field=None, array_field=[1, "two"], object_field={"k": "v"})<|eom_id|>',
+        empty="<|python_tag|>get_time.call()",
+        escaped=f"<|python_tag|>echo.call(text={TEXT!r})",
+        malformed=['<|python_tag|>get_weather.call("Tokyo")', "<|python_tag|>get_weather.call(city=Tokyo)"],
+        truncated=['<|python_tag|>get_weather.call(city="Tok', '<|python_tag|>get_weather.call(city="Tokyo"'],
+    ),
+    "function_gemma": FormatCases(
+        no_call="FunctionGemma would call a tool here; call: none needed {really}.",
+        one="<start_function_call>call:get_weather{city:<escape>Tokyo<escape>}<end_function_call>",
+        several="<start_function_call>call:get_weather{city:<escape>Tokyo<escape>}<end_function_call>"
+        "<start_function_call>call:get_time{timezone:<escape>Asia/Tokyo<escape>}<end_function_call>",
+        typed="<start_function_call>call:typed{string_field:<escape>hello<escape>,int_field:42,float_field:3.5,"
+        "bool_field:true,null_field:null,array_field:[1,<escape>two<escape>],object_field:{k:<escape>v<escape>}}"
+        "<end_function_call>",
+        empty="<start_function_call>call:get_time{}<end_function_call>",
+        escaped=f"<start_function_call>call:echo{{text:<escape>{TEXT}<escape>}}<end_function_call>",
+        malformed=[
+            "<start_function_call>call:get_weather{city:<escape>Tokyo<escape> country:x}<end_function_call>",
+            '<start_function_call>get_weather(city="Tokyo")<end_function_call>',
+        ],
+        truncated=["<start_function_call>call:get_weather{city:<escape>Tok", "<start_function_call>call:get_time{n:3"],
+    ),
+    "gemma4": FormatCases(
+        no_call="Gemma 4 can answer this without a tool.",
+        one='Checking.<|tool_call>call:get_weather{city:<|"|>Tokyo<|"|>}<tool_call|>',
+        one_content="Checking.",
+        several='<|tool_call>call:get_weather{city:<|"|>Tokyo<|"|>}<tool_call|>'
+        '<|tool_call>call:get_time{timezone:<|"|>Asia/Tokyo<|"|>}<tool_call|>',
+        typed='<|tool_call>call:typed{string_field:<|"|>hello<|"|>,int_field:42,float_field:3.5,bool_field:true,'
+        'null_field:null,array_field:[1,<|"|>two<|"|>],object_field:{k:<|"|>v<|"|>}}<tool_call|>',
+        empty="<|tool_call>call:get_time{}<tool_call|>",
+        escaped=f'<|tool_call>call:echo{{text:<|"|>{TEXT}<|"|>}}<tool_call|>',
+        malformed=[
+            '<|tool_call>call:get_weather{city:<|"|>Tokyo<|"|>,,}<tool_call|>',
+            '<|tool_call>get_weather{"city": "Tokyo"}<tool_call|>',
+        ],
+        truncated=['<|tool_call>call:get_weather{city:<|"|>Tok', '<|tool_call>call:get_weather{city:<|"|>Tokyo<|"|>'],
+    ),
+    "command_r7b": FormatCases(
+        no_call="<|START_RESPONSE|>No action needed: it is 3 pm in Tokyo.<|END_RESPONSE|>",
+        one='<|START_THINKING|>I need the weather.<|END_THINKING|><|START_ACTION|>[\n    {"tool_call_id": "0", '
+        '"tool_name": "get_weather", "parameters": {"city": "Tokyo"}}\n]<|END_ACTION|>',
+        several="<|START_ACTION|>"
+        + j([{"tool_call_id": str(i), "tool_name": c["name"], "parameters": c["arguments"]} for i, c in enumerate(SEVERAL)])
+        + "<|END_ACTION|>",
+        typed='<|START_ACTION|>[{"tool_call_id": "0", "tool_name": "typed", "parameters": ' + j(TYPED_ARGS) + "}]<|END_ACTION|>",
+        empty='<|START_ACTION|>[{"tool_call_id": "0", "tool_name": "get_time", "parameters": {}}]<|END_ACTION|>',
+        escaped='<|START_ACTION|>[{"tool_call_id": "0", "tool_name": "echo", "parameters": ' + j({"text": TEXT})
+        + "}]<|END_ACTION|>",
+        malformed=[
+            '<|START_ACTION|>[{"tool_call_id": "0", "tool_name": "get_weather", "parameters": {"city": Tokyo}}]<|END_ACTION|>',
+            '<|START_ACTION|>[{"tool_call_id": "0", "parameters": {"city": "Tokyo"}}]<|END_ACTION|>',
+        ],
+        truncated=['<|START_ACTION|>[{"tool_call_id": "0", "tool_name": "get_weather", "parameters": {"ci'],
+    ),
+    "command_r_plus": FormatCases(
+        no_call="Action items for today: check the weather (Tokyo) and book a table.",
+        one='Plan: look up the weather.\nAction: ```json\n[\n    {\n        "tool_name": "get_weather",\n'
+        '        "parameters": {"city": "Tokyo"}\n    }\n]\n```',
+        one_content="Plan: look up the weather.",
+        several="Action: ```json\n" + j([{"tool_name": c["name"], "parameters": c["arguments"]} for c in SEVERAL]) + "\n```",
+        typed="Action: ```json\n" + j([{"tool_name": "typed", "parameters": TYPED_ARGS}]) + "\n```",
+        empty='Action: ```json\n[{"tool_name": "get_time", "parameters": {}}]\n```',
+        escaped="Action: ```json\n" + j([{"tool_name": "echo", "parameters": {"text": TEXT}}]) + "\n```",
+        malformed=[
+            'Action: ```json\n[{"tool_name": "get_weather", "parameters": {"city": Tokyo}}]\n```',
+            'Action: ```json\n[{"parameters": {"city": "Tokyo"}}]\n```',
+        ],
+        truncated=['Action: ```json\n[{"tool_name": "get_weather", "parameters": {"city": "To'],
+    ),
+    "apertus": FormatCases(
+        no_call="Apertus says: no tool is needed for a greeting.",
+        one='Sure.<|tools_prefix|>[{"get_weather": {"city": "Tokyo"}}]<|tools_suffix|>',
+        one_content="Sure.",
+        several='<|tools_prefix|>[{"get_weather": {"city": "Tokyo"}}, {"get_time": {"timezone": "Asia/Tokyo"}}]<|tools_suffix|>',
+        typed='<|tools_prefix|>[{"typed": ' + j(TYPED_ARGS) + "}]<|tools_suffix|>",
+        empty='<|tools_prefix|>[{"get_time": {}}]<|tools_suffix|>',
+        escaped='<|tools_prefix|>[{"echo": ' + j({"text": TEXT}) + "}]<|tools_suffix|>",
+        malformed=[
+            '<|tools_prefix|>[{"get_weather": {"city": Tokyo}}]<|tools_suffix|>',
+            '<|tools_prefix|>[{"get_weather": "Tokyo"}]<|tools_suffix|>',
+        ],
+        truncated=['<|tools_prefix|>[{"get_weather": {"city": "To'],
+    ),
+    "olmo3": FormatCases(
+        no_call="OLMo would write function_calls here, but none are needed.",
+        one='<function_calls>\nget_weather(city="Tokyo")\n</function_calls>',
+        several='<function_calls>\nget_weather(city="Tokyo")\nget_time(timezone="Asia/Tokyo")\n</function_calls>',
+        typed='<function_calls>\ntyped(string_field="hello", int_field=42, float_field=3.5, bool_field=true, '
+        'null_field=null, array_field=[1, "two"], object_field={"k": "v"})\n</function_calls>',
+        empty="<function_calls>\nget_time()\n</function_calls>",
+        escaped=f"<function_calls>\necho(text={TEXT!r})\n</function_calls>",
+        malformed=['<function_calls>\nget_weather("Tokyo")\n</function_calls>', "<function_calls>\n</function_calls>"],
+        truncated=['<function_calls>\nget_weather(city="Tok', '<function_calls>\nget_weather(city="Tokyo")'],
+    ),
+    "lfm2": FormatCases(
+        no_call="LFM2 answers: the capital of Japan is Tokyo.",
+        one='I will check the weather.<|tool_call_start|>[get_weather(city="Tokyo")]<|tool_call_end|>',
+        one_content="I will check the weather.",
+        several='<|tool_call_start|>[get_weather(city="Tokyo"), get_time(timezone="Asia/Tokyo")]<|tool_call_end|>',
+        typed='<|tool_call_start|>[typed(string_field="hello", int_field=42, float_field=3.5, bool_field=True, '
+        'null_field=None, array_field=[1, "two"], object_field={"k": "v"})]<|tool_call_end|>',
+        empty="<|tool_call_start|>[get_time()]<|tool_call_end|>",
+        escaped=f"<|tool_call_start|>[echo(text={TEXT!r})]<|tool_call_end|>",
+        malformed=['<|tool_call_start|>[get_weather("Tokyo")]<|tool_call_end|>', "<|tool_call_start|>get_weather<|tool_call_end|>"],
+        truncated=['<|tool_call_start|>[get_weather(city="Tok', '<|tool_call_start|>[get_weather(city="Tokyo"'],
+    ),
+    "functionary_v32": FormatCases(
+        no_call="Quote a reply with > at the start of a line, like this:\n> Tokyo is sunny.",
+        one='>>>all\nLet me check.\n>>>get_weather\n{"city": "Tokyo"}',
+        one_content="Let me check.",
+        several='>>>get_weather\n{"city": "Tokyo"}\n>>>get_time\n{"timezone": "Asia/Tokyo"}',
+        typed=">>>typed\n" + j(TYPED_ARGS),
+        empty=">>>get_time\n{}",
+        escaped=">>>echo\n" + j({"text": TEXT}),
+        malformed=['>>>get_weather\n{"city": Tokyo}', '>>>get_weather\n["Tokyo"]'],
+        truncated=['>>>get_weather\n{"city": "To'],
     ),
 }
 
@@ -340,4 +522,29 @@ SAME_CALL_TABLE: list[tuple[str, str]] = [
     ("bare_json", '{"name": "read_file", "arguments": {"path": "src/app.py"}}'),
     ("bare_json", 'I will open it: {"name": "read_file", "arguments": {"path": "src/app.py"}} then explain.'),
     ("bare_json", '[{"name": "read_file", "arguments": {"path": "src/app.py"}}]'),
+    ("bare_json", '{"tool_call": {"name": "read_file", "arguments": {"path": "src/app.py"}}}'),
+    ("bare_json", '{"tool_calls": [{"name": "read_file", "arguments": {"path": "src/app.py"}}]}'),
+    ("llama3_json", '{"tool_name": "read_file", "parameters": {"path": "src/app.py"}}'),
+    ("bare_json", '{"name": "read_file", "args": {"path": "src/app.py"}}'),
+    ("functionary_v31", '<function=read_file>{"path": "src/app.py"}</function>'),
+    ("functionary_v32", '>>>read_file\n{"path": "src/app.py"}'),
+    ("functionary_v32", 'read_file\n{"path": "src/app.py"}\n>>>all\nReading it.'),
+    ("minimax_m2", '<minimax:tool_call>\n<invoke name="read_file">\n<parameter name="path">src/app.py</parameter>\n'
+     "</invoke>\n</minimax:tool_call>"),
+    ("minimax_m1", '<tool_calls>\n{"name": "read_file", "arguments": {"path": "src/app.py"}}\n</tool_calls>'),
+    ("mistral", '[TOOL_CALLS]read_file{"path": "src/app.py"}'),
+    ("harmony", '<|channel|>commentary to=functions.read_file <|constrain|>json<|message|>{"path": "src/app.py"}<|call|>'),
+    ("harmony", '<|start|>assistant to=functions.read_file<|channel|>commentary json<|message|>{"path": "src/app.py"}'),
+    ("harmony", 'commentary to=functions.read_file json{"path": "src/app.py"}'),
+    ("harmony", "<|channel|>analysis<|message|>The user wants the file.<|end|><|start|>assistant<|channel|>commentary "
+     'to=functions.read_file <|constrain|>json<|message|>{"path": "src/app.py"}<|call|>'),
+    ("llama3_builtin", '<|python_tag|>read_file.call(path="src/app.py")<|eom_id|>'),
+    ("function_gemma", "<start_function_call>call:read_file{path:<escape>src/app.py<escape>}<end_function_call>"),
+    ("gemma4", '<|tool_call>call:read_file{path:<|"|>src/app.py<|"|>}<tool_call|>'),
+    ("command_r7b", '<|START_ACTION|>[{"tool_call_id": "0", "tool_name": "read_file", "parameters": {"path": "src/app.py"}}]'
+     "<|END_ACTION|>"),
+    ("command_r_plus", 'Action: ```json\n[{"tool_name": "read_file", "parameters": {"path": "src/app.py"}}]\n```'),
+    ("apertus", '<|tools_prefix|>[{"read_file": {"path": "src/app.py"}}]<|tools_suffix|>'),
+    ("olmo3", '<function_calls>\nread_file(path="src/app.py")\n</function_calls>'),
+    ("lfm2", '<|tool_call_start|>[read_file(path="src/app.py")]<|tool_call_end|>'),
 ]

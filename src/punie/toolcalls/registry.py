@@ -1,36 +1,59 @@
 """The format registry: stable public names → parser modules (imported on first use), and ``parse``.
 
-``parse`` strips a leading ``<think>…</think>``, then tries the formats in ``FORMATS`` order (or only
-the one named). The first format that yields calls wins; if none does, the first that recognised its
-markup reports its errors. Generic formats (fences, bare JSON, pythonic) are not tried once a
-format with distinctive markers has claimed the text, so nothing inside a broken ``<tool_call>`` is
-read as a call. ``parse`` never raises: a failure is a value in ``ParseResult.errors``.
+``parse`` drops reasoning (``<think>…</think>``, harmony's analysis channel), then scans with every
+format whose trigger occurs, strongest first (special markers, then fences, then bare JSON and
+pythonic lists). Each format reports the spans it read; a span a format turned into calls is blanked
+before weaker formats look, so spans never overlap and several formats may share one reply (a bare
+leading call followed by tagged ones). Error-only spans of marker formats are blanked before the
+generic formats run, so nothing inside a broken ``<tool_call>`` is read as a call. Calls come out in
+text order; ``format`` names the strongest format that yielded calls (or, with none, the first that
+recognised its markup). ``parse`` never raises: a failure is a value in ``ParseResult.errors``.
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 from types import ModuleType
 from typing import Any
 
 from punie.toolcalls.result import CANONICAL_FORMAT, NO_CALL_FORMAT, ParseResult
 
 # Public name → module. Names are a contract (reports, --format, eval histograms): never rename.
-# Order is the try order: distinctive markers first, generic shapes last.
+# Order is the scan order and the strength: distinctive markers first, fences, then bare shapes.
 _MODULES: dict[str, str] = {
-    "hermes": "punie.toolcalls.formats.hermes",
-    "qwen3_xml": "punie.toolcalls.formats.qwen3_xml",
-    "glm45": "punie.toolcalls.formats.glm45",
-    "mistral": "punie.toolcalls.formats.mistral",
-    "llama3_json": "punie.toolcalls.formats.llama3_json",
-    "granite": "punie.toolcalls.formats.granite",
-    "phi4_mini": "punie.toolcalls.formats.phi4_mini",
-    "jamba": "punie.toolcalls.formats.jamba",
-    "kimi_k2": "punie.toolcalls.formats.kimi_k2",
-    "deepseek_v3": "punie.toolcalls.formats.deepseek_v3",
-    "json_fence": "punie.toolcalls.formats.json_fence",
-    "pythonic": "punie.toolcalls.formats.pythonic",
-    "bare_json": "punie.toolcalls.formats.bare_json",
+    name: f"punie.toolcalls.formats.{name}"
+    for name in (
+        # special markers
+        "hermes",
+        "qwen3_xml",
+        "functionary_v31",
+        "glm45",
+        "minimax_m2",
+        "minimax_m1",
+        "mistral",
+        "harmony",
+        "llama3_json",
+        "llama3_builtin",
+        "granite",
+        "phi4_mini",
+        "jamba",
+        "kimi_k2",
+        "deepseek_v3",
+        "function_gemma",
+        "gemma4",
+        "command_r7b",
+        "apertus",
+        "olmo3",
+        "lfm2",
+        "functionary_v32",
+        # fences
+        "command_r_plus",
+        "json_fence",
+        # bare shapes
+        "pythonic",
+        "bare_json",
+    )
 }
 
 FORMATS: tuple[str, ...] = tuple(_MODULES)
@@ -51,31 +74,98 @@ def get_format(name: str) -> ModuleType:
     return mod
 
 
+_LATER_THINK = re.compile(r"(?:\A|(?<=\n))[ \t]*<think>.*?(?:</think>|\Z)", re.S)
+_HARMONY_ANALYSIS = re.compile(
+    r"(?:<\|start\|>\s*assistant\s*)?<\|channel\|>\s*analysis(?:(?!<\|message\|>).)*<\|message\|>"
+    r"(?:(?!<\|end\|>|<\|start\|>).)*(?:<\|end\|>|(?=<\|start\|>)|\Z)",
+    re.S,
+)
+
+_COMMAND_THINKING = re.compile(r"<\|START_THINKING\|>.*?(?:<\|END_THINKING\|>|\Z)", re.S)
+
+
 def strip_think(text: str) -> str:
     """``text`` without its reasoning: a leading ``<think>…</think>``, or everything up to a ``</think>``
-    that comes before any ``<tool_call>`` (templates that open the think block in the prompt)."""
+    that comes before any ``<tool_call>`` (templates that open the think block in the prompt); later
+    ``<think>`` blocks that start a line or follow a tag, and harmony analysis messages, are blanked."""
     end = text.find(THINK_END)
     head = text.lstrip()
     if head.startswith(THINK_START):
         # unclosed: the model never finished thinking, so there is no answer yet
-        return "" if end < 0 else text[end + len(THINK_END) :]
-    if end < 0:
-        return text
-    call = text.find("<tool_call>")
-    if call < 0 or end < call:
-        return text[end + len(THINK_END) :]
+        text = "" if end < 0 else text[end + len(THINK_END) :]
+    elif end >= 0:
+        call = text.find("<tool_call>")
+        if call < 0 or end < call:
+            text = text[end + len(THINK_END) :]
+    if THINK_START in text:
+        text = _LATER_THINK.sub(_spaces, text)
+    if "<|START_THINKING|>" in text:
+        text = _COMMAND_THINKING.sub(_spaces, text)
+    if "<|channel|>" in text:
+        text = _HARMONY_ANALYSIS.sub(_spaces, text)
     return text
 
 
-def parse(text: Any, tools: list[dict[str, Any]] | None = None, format: str | None = None) -> ParseResult:
+def _spaces(m: re.Match[str]) -> str:
+    return " " * (m.end() - m.start())
+
+
+def blank(text: str, spans: list[tuple[int, int]]) -> str:
+    """``text`` with ``spans`` replaced by spaces (offsets kept, so spans stay valid)."""
+    if not spans:
+        return text
+    parts = []
+    pos = 0
+    for a, b in sorted(spans):
+        a = max(a, pos)
+        if b <= a:
+            continue
+        parts.append(text[pos:a])
+        parts.append(" " * (b - a))
+        pos = b
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
+def parse(
+    text: Any,
+    tools: list[dict[str, Any]] | None = None,
+    format: str | None = None,
+    *,
+    validate: bool = False,
+) -> ParseResult:
     """Tool calls in model output ``text``. ``tools``: the specs offered (None: the 7 default tools);
-    ``format``: a registry name to read only that format ("none": no calls)."""
+    ``format``: a registry name to read only that format ("none": no calls); ``validate`` (with
+    ``tools``): a call to a tool not in ``tools`` is an error, not a call, and argument values are
+    coerced to the parameter schema's types."""
     try:
         if not isinstance(text, str):
             text = text.decode("utf-8", "replace") if isinstance(text, bytes | bytearray) else str(text or "")
-        return _parse(strip_think(text), tools, format)
+        got = _parse(strip_think(text), tools, format)
+        if validate and tools is not None:
+            _validate(got, tools)
+        return got
     except Exception as exc:  # the parser must never raise: a crash is reported, not propagated
         return ParseResult(content=str(text).strip(), errors=[f"{INTERNAL_ERROR}: {type(exc).__name__}: {exc}"])
+
+
+def _validate(res: ParseResult, tools: list[dict[str, Any]]) -> None:
+    from punie.toolcalls.formats._common import coerce, param_schemas, tool_names
+
+    known = tool_names(tools)
+    kept = []
+    for call in res.calls:
+        if call["name"] not in known:
+            res.errors.append(f"unknown tool {call['name']!r} (not in the tools offered)")
+            continue
+        schemas = param_schemas(tools, call["name"])
+        args = {k: coerce(v, schemas.get(k)) if isinstance(v, str) else v for k, v in call["arguments"].items()}
+        kept.append({"name": call["name"], "arguments": args})
+    res.calls = kept
+
+
+def _overlaps(spans: list[tuple[int, int]], taken: list[tuple[int, int]]) -> bool:
+    return any(a < d and c < b for a, b in spans for c, d in taken)
 
 
 def _parse(text: str, tools: list[dict[str, Any]] | None, format: str | None) -> ParseResult:
@@ -89,31 +179,53 @@ def _parse(text: str, tools: list[dict[str, Any]] | None, format: str | None) ->
             )
         got = get_format(format).parse(text, tools)
         return got if got is not None else ParseResult(content=text.strip())
-    claimed: ParseResult | None = None
+    accepted: list[ParseResult] = []
+    pending: list[ParseResult] = []  # markup recognised, but no calls in it
+    work = text
+    generic_seen = False
     for parse_fn, triggers, generic in _table():
-        if claimed is not None and generic:
-            break
+        if generic and not generic_seen:
+            generic_seen = True
+            work = blank(work, [s for r in pending for s in r.spans])
         # a cheap substring check before any regex or JSON work: most formats are absent
         for t in triggers:
-            if t in text:
+            if t in work:
                 break
         else:
             continue
-        got = parse_fn(text, tools)
+        got = parse_fn(work, tools)
         if got is None:
             continue
         if got.calls:
-            return got
-        if claimed is None:
-            claimed = got
-    return claimed if claimed is not None else ParseResult(content=text.strip())
+            accepted.append(got)
+            work = blank(work, got.spans)
+        elif got.spans or got.errors:
+            pending.append(got)
+    if not accepted:
+        return pending[0] if pending else ParseResult(content=text.strip())
+    if len(accepted) == 1 and not pending:
+        return accepted[0]
+    taken = [s for r in accepted for s in r.spans]
+    extra = [r for r in pending if not _overlaps(r.spans, taken)]
+    ordered = sorted(accepted, key=lambda r: min((a for a, _ in r.spans), default=0))
+    spans = taken + [s for r in extra for s in r.spans]
+    from punie.toolcalls.formats._common import cut
+
+    return ParseResult(
+        calls=[c for r in ordered for c in r.calls],
+        content=cut(text, spans).strip(),
+        format=accepted[0].format,
+        errors=[e for r in (*accepted, *extra) for e in r.errors],
+        repaired=any(r.repaired for r in accepted),
+        spans=spans,
+    )
 
 
 _TABLE: list[tuple[Any, tuple[str, ...], bool]] | None = None
 
 
 def _table() -> list[tuple[Any, tuple[str, ...], bool]]:
-    """(parse, triggers, generic) per format in try order; built once, at the first auto-detecting parse."""
+    """(parse, triggers, generic) per format in scan order; built once, at the first auto-detecting parse."""
     global _TABLE
     if _TABLE is None:  # built whole, then assigned: safe if two threads race here
         _TABLE = [(m.parse, m.TRIGGERS, m.GENERIC) for m in map(get_format, FORMATS)]

@@ -19,6 +19,9 @@ class ParseResult:
     format: str = NO_CALL_FORMAT
     errors: list[str] = field(default_factory=list)
     repaired: bool = False
+    # (start, end) offsets of the markup this result read in the text it was given; used by the
+    # registry to combine formats and by the streaming parser. Not part of to_dict (not a contract).
+    spans: list[tuple[int, int]] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:

@@ -11,8 +11,26 @@ from typing import Any
 
 from punie.toolcalls.result import ParseResult
 
+
+class NonFinite(ValueError):
+    """A number JSON cannot hold (``1e999``, ``NaN``, ``Infinity``): an error, never ``Infinity`` out."""
+
+    msg = "non-finite number"
+
+
+def _finite_float(s: str) -> float:
+    f = float(s)
+    if f != f or f in (float("inf"), float("-inf")):
+        raise NonFinite(f"non-finite number {s}")
+    return f
+
+
+def _no_constant(s: str) -> Any:
+    raise NonFinite(f"non-finite number {s}")
+
+
 # strict=False accepts raw newlines/tabs inside strings: models write multi-line file contents that way.
-_DECODER = json.JSONDecoder(strict=False)
+_DECODER = json.JSONDecoder(strict=False, parse_float=_finite_float, parse_constant=_no_constant)
 
 
 class NotACall:
@@ -139,14 +157,24 @@ def read_json_values(
             errors.append(f"JSON at offset {nxt} is nested too deeply")
             return values, limit, errors, repaired
         except ValueError as exc:
+            if text[nxt] == "[":  # salvage item by item: keep complete items, report the rest
+                items, stop, errs, rep = salvage_array(text, nxt, limit)
+                values.append(items)
+                errors.extend(errs)
+                repaired |= rep
+                if stop >= limit:
+                    return values, limit, errors, repaired
+                pos = stop
+                continue
             stop_or_none = balanced_end(text, nxt, limit)
             if stop_or_none is None:
                 errors.append(f"truncated JSON at offset {nxt}: {getattr(exc, 'msg', exc)}")
                 return values, limit, errors, repaired
             value = repair_json(text[nxt:stop_or_none])
-            if value is None:
+            if value is None:  # an invalid item: an error value, and reading goes on after it
                 errors.append(f"invalid JSON at offset {nxt}: {getattr(exc, 'msg', exc)}")
-                return values, stop_or_none, errors, repaired
+                pos = stop_or_none
+                continue
             stop = stop_or_none
             repaired = True
         if stop > limit:  # the value ran past the region we were told to read
@@ -154,6 +182,56 @@ def read_json_values(
             return values, limit, errors, repaired
         values.append(value)
         pos = stop
+
+
+def salvage_array(text: str, pos: int, limit: int) -> tuple[list[Any], int, list[str], bool]:
+    """The complete items of the JSON array opened at ``text[pos]`` that did not decode whole.
+
+    Items are split at top-level commas: a complete item is kept, an invalid one becomes an error,
+    a truncated tail is dropped (never completed). Returns (items, stop, errors, repaired).
+    """
+    items: list[Any] = []
+    errors: list[str] = []
+    repaired = False
+    i = pos + 1
+    while True:
+        i = skip_ws(text, i)
+        if i >= limit:
+            errors.append(f"truncated JSON array at offset {pos}: item {len(items) + len(errors)} never ends")
+            return items, limit, errors, repaired
+        if text[i] == "]":
+            return items, i + 1, errors, repaired
+        try:
+            value, stop = _DECODER.raw_decode(text, i)
+            if stop > limit:
+                raise ValueError("runs past its closing marker")
+        except RecursionError:
+            errors.append(f"JSON at offset {i} is nested too deeply")
+            return items, limit, errors, repaired
+        except ValueError as exc:
+            end = balanced_end(text, i, limit) if text[i] in "{[" else None
+            if end is None:
+                what = "truncated" if text[i] in "{[" else "invalid"
+                errors.append(f"{what} JSON at offset {i} (item {len(items) + len(errors)} of the array)")
+                return items, limit, errors, repaired
+            value = repair_json(text[i:end])
+            stop = end
+            if value is None:
+                errors.append(f"invalid JSON at offset {i}: {getattr(exc, 'msg', exc)}")
+                value = _INVALID
+            else:
+                repaired = True
+        if value is not _INVALID:
+            items.append(value)
+        i = skip_ws(text, stop)
+        if i < limit and text[i] == ",":
+            i += 1
+        elif i < limit and text[i] != "]":
+            errors.append(f"JSON array at offset {pos}: expected ',' or ']' at offset {i}")
+            return items, i, errors, repaired
+
+
+_INVALID = object()
 
 
 # --- calls ---
@@ -210,13 +288,17 @@ def normalize_call(obj: Any, tools: list[Any] | None, *, tagged: bool) -> dict[s
     fn = obj.get("function")
     if isinstance(fn, dict) and ("name" not in obj or obj.get("type") == "function"):
         obj = fn
-    name = obj.get("name")
+    name = obj.get("name", obj.get("tool_name"))
     if not isinstance(name, str) or not name:
         return "tool call has no name" if tagged else NOT_A_CALL
     if "arguments" in obj:
         args = obj["arguments"]
     elif "parameters" in obj:
         args = obj["parameters"]
+        if is_schema(args):  # {"name", "description", "parameters": {"type": "object", ...}}: a definition
+            return f"{name!r} is a tool definition, not a call" if tagged else NOT_A_CALL
+    elif "args" in obj:
+        args = obj["args"]
     else:
         if not tagged and name not in tool_names(tools):
             return NOT_A_CALL
@@ -237,15 +319,33 @@ def normalize_call(obj: Any, tools: list[Any] | None, *, tagged: bool) -> dict[s
     return {"name": name, "arguments": args}
 
 
+def is_schema(value: Any) -> bool:
+    """A JSON Schema object (what a tool definition's ``parameters`` holds), not argument values."""
+    return isinstance(value, dict) and value.get("type") == "object" and isinstance(value.get("properties"), dict)
+
+
+def _unwrap(value: Any) -> list[Any]:
+    """Items of a value: an array's items; ``{"tool_calls": [...]}`` / ``{"tool_call": {...}}`` envelopes
+    (llama.cpp generic, xLAM) opened; anything else as itself."""
+    if isinstance(value, list):
+        return value
+    if isinstance(value, dict) and "name" not in value:
+        inner = value.get("tool_calls", value.get("tool_call"))
+        if isinstance(inner, list):
+            return inner
+        if isinstance(inner, dict):
+            return [inner]
+    return [value]
+
+
 def calls_from_values(
     values: list[Any], tools: list[Any] | None, *, tagged: bool
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """Calls from decoded values (objects, or arrays of objects)."""
+    """Calls from decoded values (objects, arrays of objects, or envelopes holding them)."""
     calls: list[dict[str, Any]] = []
     errors: list[str] = []
     for value in values:
-        items = value if isinstance(value, list) else [value]
-        for item in items:
+        for item in _unwrap(value):
             got = normalize_call(item, tools, tagged=tagged)
             if isinstance(got, dict):
                 calls.append(got)
@@ -310,8 +410,23 @@ def result(
     content: str,
     errors: list[str],
     repaired: bool = False,
+    spans: list[tuple[int, int]] | None = None,
 ) -> ParseResult:
-    return ParseResult(calls=calls, content=content.strip(), format=name, errors=errors, repaired=repaired)
+    return ParseResult(
+        calls=calls, content=content.strip(), format=name, errors=errors, repaired=repaired, spans=spans or []
+    )
+
+
+def finish(
+    name: str,
+    text: str,
+    calls: list[dict[str, Any]],
+    spans: list[tuple[int, int]],
+    errors: list[str],
+    repaired: bool = False,
+) -> ParseResult:
+    """The result of a format that read ``spans`` of ``text``: content is the text around them."""
+    return result(name, calls, cut(text, spans), errors, repaired, spans)
 
 
 def cut(text: str, spans: list[tuple[int, int]]) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from punie.toolcalls.formats._common import calls_from_values, cut, read_json_values, result, skip_ws
+from punie.toolcalls.formats._common import calls_from_values, finish, read_json_values, skip_ws
 from punie.toolcalls.result import ParseResult
 
 
@@ -31,9 +31,11 @@ def parse_after_marker(
         got, bad = calls_from_values(values, tools, tagged=True)
         calls.extend(got)
         errors.extend(bad)
+        stop = after
         if not values and not errs:
             errors.append(f"{start} at offset {at} is not followed by JSON")
-        stop = after
+            close = text.find(end, after) if end else -1
+            stop = n if close < 0 else close + len(end or "")  # the broken block is claimed whole
         if end:
             tail = skip_ws(text, after)
             if text.startswith(end, tail):
@@ -42,4 +44,4 @@ def parse_after_marker(
                 stop = n
         spans.append((at, stop))
         at = text.find(start, max(stop, at + 1))
-    return result(name, calls, cut(text, spans), errors, repaired)
+    return finish(name, text, calls, spans, errors, repaired)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from punie.toolcalls.formats._common import coerce, cut, param_schemas, result
+from punie.toolcalls.formats._common import coerce, finish, param_schemas
 from punie.toolcalls.result import ParseResult
 
 NAME = "glm45"
@@ -50,4 +50,4 @@ def parse(text: str, tools: list[Any] | None) -> ParseResult | None:
         pos = close + len(END)
     if not spans:
         return None
-    return result(NAME, calls, cut(text, spans), errors)
+    return finish(NAME, text, calls, spans, errors)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from punie.toolcalls.formats._common import calls_from_values, cut, read_json_values, result, skip_ws
+from punie.toolcalls.formats._common import calls_from_values, finish, read_json_values, skip_ws
 from punie.toolcalls.result import ParseResult
 
 NAME = "hermes"
@@ -76,4 +76,4 @@ def parse(text: str, tools: list[Any] | None) -> ParseResult | None:
         pos = max(stop, start + 1)
     if not claimed:
         return None
-    return result(NAME, calls, cut(text, spans), errors, repaired)
+    return finish(NAME, text, calls, spans, errors, repaired)

@@ -9,14 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from punie.toolcalls.formats._common import (
-    calls_from_values,
-    cut,
-    looks_like_call,
-    read_json_values,
-    result,
-    skip_ws,
-)
+from punie.toolcalls.formats._common import calls_from_values, finish, looks_like_call, read_json_values, skip_ws
 from punie.toolcalls.result import ParseResult
 
 NAME = "json_fence"
@@ -58,4 +51,4 @@ def parse(text: str, tools: list[Any] | None) -> ParseResult | None:
             spans.append((m.start(), stop))
     if not spans:
         return None
-    return result(NAME, calls, cut(text, spans), errors, repaired)
+    return finish(NAME, text, calls, spans, errors, repaired)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from punie.toolcalls.formats._common import calls_from_values, cut, read_json_values, result
+from punie.toolcalls.formats._common import calls_from_values, finish, read_json_values
 from punie.toolcalls.result import ParseResult
 
 NAME = "kimi_k2"
@@ -57,4 +57,4 @@ def parse(text: str, tools: list[Any] | None) -> ParseResult | None:
         i = text.find(marker)
         if i >= 0:
             spans.append((i, i + len(marker)))
-    return result(NAME, calls, cut(text, spans), errors, repaired)
+    return finish(NAME, text, calls, spans, errors, repaired)

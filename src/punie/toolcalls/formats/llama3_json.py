@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from punie.toolcalls.formats._common import calls_from_values, read_json_values, result, skip_ws
+from punie.toolcalls.formats._common import calls_from_values, finish, read_json_values, skip_ws
 from punie.toolcalls.result import ParseResult
 
 NAME = "llama3_json"
@@ -21,24 +21,24 @@ GENERIC = False
 def parse(text: str, tools: list[Any] | None) -> ParseResult | None:
     at = text.find(START)
     if at >= 0:
-        content = text[:at]
-        body = text[at + len(START) :]
+        pos = skip_ws(text, at + len(START))
+        span_start = at
     else:
-        stripped = text.strip()
-        if not stripped.startswith("{") or '"parameters"' not in stripped:
+        pos = skip_ws(text, 0)
+        if not text.startswith("{", pos) or '"parameters"' not in text:
             return None
-        content, body = "", stripped
-    for tok in END_TOKENS:
-        body = body.replace(tok, "")
-    pos = skip_ws(body, 0)
-    if pos >= len(body) or body[pos] not in "{[":
-        return None  # e.g. <|python_tag|> followed by code for the code interpreter
-    values, stop, errors, repaired = read_json_values(body, pos, seps=";,")
+        span_start = pos
+    if pos >= len(text) or text[pos] not in "{[":
+        return None  # e.g. <|python_tag|> followed by code or a built-in tool call
+    values, stop, errors, repaired = read_json_values(text, pos, seps=";,")
     calls, bad = calls_from_values(values, tools, tagged=at >= 0)
     errors.extend(bad)
     if at < 0 and not calls and not errors:
         return None
-    rest = body[stop:].strip()
-    if rest and at < 0:
+    end = skip_ws(text, stop)
+    for tok in END_TOKENS:
+        if text.startswith(tok, end):
+            end = skip_ws(text, end + len(tok))
+    if at < 0 and end < len(text):
         return None  # prose after a bare object: leave it to bare_json
-    return result(NAME, calls, (content + "\n" + rest).strip(), errors, repaired)
+    return finish(NAME, text, calls, [(span_start, max(stop, end))], errors, repaired)

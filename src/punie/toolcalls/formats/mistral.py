@@ -1,6 +1,7 @@
 """Mistral: ``[TOOL_CALLS][{"name": ..., "arguments": {...}}]`` and ``[TOOL_CALLS]name[ARGS]{...}``.
 
-The second form (tokenizer v11+) may repeat ``[TOOL_CALLS]`` per call or chain ``name[ARGS]{...}``;
+The second form (tokenizer v11+) may repeat ``[TOOL_CALLS]`` per call or chain ``name[ARGS]{...}``,
+and may leave ``[ARGS]`` out (``[TOOL_CALLS]name{...}``);
 ``[CALL_ID]id`` between name and ``[ARGS]`` is skipped.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from punie.toolcalls.formats._common import calls_from_values, cut, read_json_values, result, skip_ws
+from punie.toolcalls.formats._common import calls_from_values, finish, read_json_values, skip_ws
 from punie.toolcalls.result import ParseResult
 
 NAME = "mistral"
@@ -18,7 +19,8 @@ ARGS = "[ARGS]"
 TRIGGERS = (START,)
 GENERIC = False
 
-_NAMED = re.compile(r"([A-Za-z_][\w.\-]*)\s*(?:\[CALL_ID\]\s*[\w\-]*\s*)?\[ARGS\]")
+# [ARGS] is optional: some v11 outputs write the JSON right after the name
+_NAMED = re.compile(r"([A-Za-z_][\w.\-]*)\s*(?:\[CALL_ID\]\s*[\w\-]*\s*)?(?:\[ARGS\]|(?=\{))")
 
 
 def parse(text: str, tools: list[Any] | None) -> ParseResult | None:
@@ -41,7 +43,7 @@ def parse(text: str, tools: list[Any] | None) -> ParseResult | None:
         else:
             m = _NAMED.match(text, pos)
             if m is None:
-                errors.append(f"{START} at offset {at} is followed by neither JSON nor name[ARGS]")
+                errors.append(f"{START} at offset {at} is followed by neither JSON nor name[ARGS]{{...}}")
             while m is not None:
                 values, stop, errs, repaired_now = read_json_values(text, m.end(), seps="", max_values=1)
                 repaired |= repaired_now
@@ -59,4 +61,4 @@ def parse(text: str, tools: list[Any] | None) -> ParseResult | None:
                 m = _NAMED.match(text, skip_ws(text, stop))
         spans.append((at, stop))
         at = text.find(START, max(stop, at + 1))
-    return result(NAME, calls, cut(text, spans), errors, repaired)
+    return finish(NAME, text, calls, spans, errors, repaired)

@@ -1,16 +1,19 @@
 """Pythonic calls, as BFCL's prompting mode and Llama-4 ask: ``[f(a=1), g(b="x")]``.
 
-Read with ``ast`` (never ``eval``). A single bare call ``f(a=1)`` filling the whole output counts
-only when ``f`` is a tool. ``true``/``false``/``null`` are accepted as JSON spellings.
+Read with ``ast`` (never ``eval``), item by item: a complete call is kept, an invalid one is an
+error, a truncated tail is dropped. A single bare call ``f(a=1)`` filling the whole output counts
+only when ``f`` is a tool. ``true``/``false``/``null`` are accepted as JSON spellings. The helpers
+here also read LFM2's and OLMo 3's call lists.
 """
 
 from __future__ import annotations
 
 import ast
+import math
 import re
 from typing import Any
 
-from punie.toolcalls.formats._common import balanced_end, result, tool_names
+from punie.toolcalls.formats._common import balanced_end, finish, skip_ws, tool_names
 from punie.toolcalls.result import ParseResult
 
 NAME = "pythonic"
@@ -21,10 +24,11 @@ LLAMA4_END = "<|python_end|>"
 TRIGGERS = ("(",)
 GENERIC = True
 
-_LIST_START = re.compile(r"\[\s*[A-Za-z_][\w.]*\s*\(")
-_CALL_START = re.compile(r"[A-Za-z_][\w.]*\s*\(")
-_FENCE = re.compile(r"\A```(?:python|py|tool_code)?[ \t]*\n(.*?)(?:\n```|\Z)", re.S)
+_LIST_START = re.compile(r"\[\s*([A-Za-z_][\w.]*)\s*\(")
+_CALL_START = re.compile(r"([A-Za-z_][\w.]*)\s*\(")
+_FENCE_OPEN = re.compile(r"```(?:python|py|tool_code)?[ \t]*\n")
 _JSON_NAMES = {"true": True, "false": False, "null": None}
+_ITEM_SPLIT = re.compile(r"[\"'\\{}\[\](),;\n]")
 
 
 def _dotted(node: ast.expr) -> str | None:
@@ -48,71 +52,120 @@ def _literal(node: ast.expr) -> Any:
     value = ast.literal_eval(node)
     if isinstance(value, complex | bytes | set | frozenset):
         raise ValueError(f"{type(value).__name__} is not a JSON value")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"non-finite number {value}")
     return value
 
 
-def _calls(nodes: list[ast.expr]) -> tuple[list[dict[str, Any]], list[str]]:
-    calls, errors = [], []
-    for node in nodes:
-        name = _dotted(node.func) if isinstance(node, ast.Call) else None
-        if name is None or not isinstance(node, ast.Call):
-            errors.append("list item is not a function call")
+def call_of(source: str) -> dict[str, Any] | str:
+    """One ``f(a=1)`` call read from ``source``, or an error string."""
+    try:
+        node = ast.parse(source.strip(), mode="eval").body
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        return f"call is not valid Python: {getattr(exc, 'msg', exc)}"
+    name = _dotted(node.func) if isinstance(node, ast.Call) else None
+    if name is None or not isinstance(node, ast.Call):
+        return "list item is not a function call"
+    if node.args:
+        return f"{name}: positional arguments are not supported (use name=value)"
+    args: dict[str, Any] = {}
+    try:
+        for kw in node.keywords:
+            if kw.arg is None:
+                raise ValueError("**kwargs")
+            args[kw.arg] = _literal(kw.value)
+    except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError) as exc:
+        return f"{name}: argument is not a literal ({exc})"
+    return {"name": name, "arguments": args}
+
+
+def split_items(text: str, pos: int, end: int, seps: str) -> tuple[list[tuple[int, int]], bool]:
+    """Ranges of the items between ``pos`` and ``end`` split at top-level ``seps`` (quote- and
+    bracket-aware), and whether the last one is complete (its brackets and quotes all closed)."""
+    items: list[tuple[int, int]] = []
+    depth = 0
+    quote = ""
+    skip = -1
+    start = pos
+    for m in _ITEM_SPLIT.finditer(text, pos, end):
+        i = m.start()
+        if i == skip:
             continue
-        if node.args:
-            errors.append(f"{name}: positional arguments are not supported (use name=value)")
+        ch = m.group()
+        if quote:
+            if ch == "\\":
+                skip = i + 1
+            elif ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "{[(":
+            depth += 1
+        elif ch in "}])":
+            depth -= 1
+        elif depth == 0 and ch in seps:
+            items.append((start, i))
+            start = i + 1
+    items.append((start, end))
+    return items, depth == 0 and not quote
+
+
+def calls_from_items(
+    text: str, pos: int, end: int, seps: str, closed: bool
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Calls from a separated list of ``f(a=1)`` items; ``closed``: the list's end was seen."""
+    calls: list[dict[str, Any]] = []
+    errors: list[str] = []
+    ranges, complete = split_items(text, pos, end, seps)
+    for k, (a, b) in enumerate(ranges):
+        src = text[a:b]
+        if not src.strip():
             continue
-        args: dict[str, Any] = {}
-        try:
-            for kw in node.keywords:
-                if kw.arg is None:
-                    raise ValueError("**kwargs")
-                args[kw.arg] = _literal(kw.value)
-        except (ValueError, TypeError, SyntaxError, RecursionError) as exc:
-            errors.append(f"{name}: argument is not a literal ({exc})")
-            continue
-        calls.append({"name": name, "arguments": args})
+        if k == len(ranges) - 1 and not (closed and complete):
+            errors.append(f"call list truncated at offset {a}: an unfinished call is dropped")
+            break
+        got = call_of(src)
+        if isinstance(got, dict):
+            calls.append(got)
+        else:
+            errors.append(got)
     return calls, errors
 
 
 def parse(text: str, tools: list[Any] | None) -> ParseResult | None:
     if "(" not in text:
         return None
-    body = text.strip()
-    for marker in (LLAMA4_START, LLAMA4_END):
-        body = body.replace(marker, "")
-    fence = _FENCE.match(body)
+    start = pos = skip_ws(text, 0)
+    if text.startswith(LLAMA4_START, pos):
+        pos = skip_ws(text, pos + len(LLAMA4_START))
+    fence_end = -1
+    fence = _FENCE_OPEN.match(text, pos)
     if fence:
-        body = fence.group(1).strip()
-    head = _LIST_START.match(body)
-    first: str | None
+        pos = skip_ws(text, fence.end())
+        fence_end = text.find("\n```", pos)
+    limit = len(text) if fence_end < 0 else fence_end
+    head = _LIST_START.match(text, pos, limit)
+    known = tool_names(tools)
     if head:
         # prose such as "[See (1)]" also starts like this: only report errors when a tool was named
-        first = head.group()[1:-1].strip()
-        end = balanced_end(body, 0)
-        if end is None:
-            return result(NAME, [], "", ["pythonic call list is truncated"]) if first in tool_names(tools) else None
-        try:
-            tree = ast.parse(body[:end], mode="eval").body
-        except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
-            if first not in tool_names(tools):
-                return None
-            return result(NAME, [], body[end:], [f"pythonic call list is not valid Python: {exc}"])
-        if not isinstance(tree, ast.List):
-            return None
-        calls, errors = _calls(tree.elts)
-        rest = body[end:]
-    elif _CALL_START.match(body) and body.endswith(")"):
-        try:
-            tree = ast.parse(body, mode="eval").body
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            return None
-        if not isinstance(tree, ast.Call) or _dotted(tree.func) not in tool_names(tools):
-            return None
-        first = _dotted(tree.func)
-        calls, errors = _calls([tree])
-        rest = ""
+        first = head.group(1)
+        close = balanced_end(text, pos, limit)
+        calls, errors = calls_from_items(text, pos + 1, limit if close is None else close - 1, ",", close is not None)
+        stop = limit if close is None else close
     else:
+        m = _CALL_START.match(text, pos, limit)
+        body = text[pos:limit].rstrip()
+        if m is None or m.group(1) not in known or not body.endswith(")"):
+            return None
+        got = call_of(body)
+        if not isinstance(got, dict):
+            return None
+        first, calls, errors, stop = m.group(1), [got], [], pos + len(body)
+    if not calls and first not in known:
         return None
-    if not calls and (not errors or first not in tool_names(tools)):
-        return None
-    return result(NAME, calls, rest, errors)
+    stop = skip_ws(text, stop)
+    if text.startswith(LLAMA4_END, stop):
+        stop += len(LLAMA4_END)
+    if fence_end >= 0 and not text[stop:fence_end].strip():
+        stop = fence_end + 4
+    return finish(NAME, text, calls, [(start, stop)], errors)

@@ -1,5 +1,6 @@
 """Qwen3-Coder XML: ``<tool_call><function=NAME><parameter=P>value</parameter></function></tool_call>``.
 
+A JSON body (``<function=NAME>{...}</function>``) is Functionary v3.1's, left to that module.
 The opening ``<tool_call>`` is often dropped by small models; it is optional here. Values are text;
 with tools given they are coerced to the parameter's JSON Schema type. A ``<function=…>`` without its
 ``</function>`` is truncated output and never becomes a call.
@@ -10,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from punie.toolcalls.formats._common import coerce, cut, param_schemas, result
+from punie.toolcalls.formats._common import coerce, finish, param_schemas, skip_ws
 from punie.toolcalls.result import ParseResult
 
 NAME = "qwen3_xml"
@@ -47,6 +48,9 @@ def parse(text: str, tools: list[Any] | None) -> ParseResult | None:
         if m is None:
             break
         name = m.group(1).strip().strip("\"'")
+        if text.startswith(("{", "["), skip_ws(text, m.end())):
+            pos = m.end()  # <function=NAME>{json}</function> is Functionary v3.1: not ours
+            continue
         close = text.find(FUNCTION_END, m.end())
         nxt = _FUNC.search(text, m.end())
         if close < 0 or (nxt is not None and nxt.start() < close):
@@ -74,4 +78,4 @@ def parse(text: str, tools: list[Any] | None) -> ParseResult | None:
             stop = after.end()
         spans.append((start, stop))
         pos = stop
-    return result(NAME, calls, cut(text, spans), errors)
+    return finish(NAME, text, calls, spans, errors)
