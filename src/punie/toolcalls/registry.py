@@ -168,7 +168,9 @@ def _overlaps(spans: list[tuple[int, int]], taken: list[tuple[int, int]]) -> boo
     return any(a < d and c < b for a, b in spans for c, d in taken)
 
 
-def _parse(text: str, tools: list[dict[str, Any]] | None, format: str | None) -> ParseResult:
+def _parse(
+    text: str, tools: list[dict[str, Any]] | None, format: str | None, *, generic: bool = True
+) -> ParseResult:
     if format is not None:
         if format == NO_CALL_FORMAT:
             return ParseResult(content=text.strip())
@@ -183,8 +185,10 @@ def _parse(text: str, tools: list[dict[str, Any]] | None, format: str | None) ->
     pending: list[ParseResult] = []  # markup recognised, but no calls in it
     work = text
     generic_seen = False
-    for parse_fn, triggers, generic in _table():
-        if generic and not generic_seen:
+    for parse_fn, triggers, is_generic in _table():
+        if is_generic and not generic:
+            break
+        if is_generic and not generic_seen:
             generic_seen = True
             work = blank(work, [s for r in pending for s in r.spans])
         # a cheap substring check before any regex or JSON work: most formats are absent
@@ -201,6 +205,8 @@ def _parse(text: str, tools: list[dict[str, Any]] | None, format: str | None) ->
             work = blank(work, got.spans)
         elif got.spans or got.errors:
             pending.append(got)
+            if is_generic:  # a generic shape that was recognised but broken is not read again
+                work = blank(work, got.spans)
     if not accepted:
         return pending[0] if pending else ParseResult(content=text.strip())
     if len(accepted) == 1 and not pending:

@@ -86,6 +86,8 @@ def parse(text: str, tools: list[Any] | None) -> ParseResult | None:
         start, stop, values, errs, rep = frags[0]
         if values and not _call_keys(values[0]):
             return None
+        if text.count("```", 0, start) % 2:
+            return None  # inside a code block (a fence that held a call was read by json_fence)
         chosen = frags
     else:
         chosen = frags[:lead]

@@ -50,11 +50,9 @@ def parse(text: str, tools: list[Any] | None) -> ParseResult | None:
             stop = tail + len(END)
         elif tail >= n or END.startswith(text[tail:]):
             stop = n
-        else:
-            stop = after
-            if got:
-                errors.append(f"<function={m.group(1)}> at offset {m.start()} has no {END}")
-                got = []
+        else:  # text after the JSON but no </function>: the call is complete, the tag was forgotten
+            close = text.find(END, tail)
+            stop = after if close < 0 else close + len(END)
         calls.extend(got)
         spans.append((m.start(), stop))
         pos = max(stop, m.end())

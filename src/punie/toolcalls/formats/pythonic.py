@@ -69,13 +69,14 @@ def call_of(source: str) -> dict[str, Any] | str:
     if node.args:
         return f"{name}: positional arguments are not supported (use name=value)"
     args: dict[str, Any] = {}
-    try:
-        for kw in node.keywords:
-            if kw.arg is None:
-                raise ValueError("**kwargs")
+    for kw in node.keywords:
+        if kw.arg is None:
+            return f"{name}: **kwargs are not supported"
+        try:
             args[kw.arg] = _literal(kw.value)
-    except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError) as exc:
-        return f"{name}: argument is not a literal ({exc})"
+        except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError) as exc:
+            why = str(exc) if str(exc).startswith("non-finite") else ast.dump(kw.value)[:60]
+            return f"{name}: argument {kw.arg!r} is not a literal ({why})"
     return {"name": name, "arguments": args}
 
 
