@@ -69,6 +69,26 @@ def test_parse_with_tools_and_format(capsys, monkeypatch, tmp_path: Path) -> Non
     assert code == 0 and json.loads(out) == []
 
 
+def test_parse_with_tools_reports_unknown_tools_and_coerces(capsys, monkeypatch, tmp_path: Path) -> None:
+    tools = tmp_path / "tools.json"
+    tools.write_text(json.dumps([{"name": "count", "parameters": {"properties": {"n": {"type": "integer"}}}}]))
+    text = ('<tool_call>{"name": "count", "arguments": {"n": "3"}}</tool_call>'
+            '<tool_call>{"name": "delete_all", "arguments": {}}</tool_call>')
+    code, out, _ = run(capsys, ["parse", "--tools", str(tools), "--verbose"], text, monkeypatch)
+    got = json.loads(out)
+    assert code == 0 and got["calls"] == [{"name": "count", "arguments": {"n": 3}}]
+    assert got["errors"] == ["unknown tool 'delete_all' (not in the tools offered)"]
+    code, out, _ = run(capsys, ["parse"], text, monkeypatch)  # without --tools: both, as written
+    assert [c["name"] for c in json.loads(out)] == ["count", "delete_all"]
+
+
+def test_parse_detects_new_formats_without_a_flag(capsys, monkeypatch) -> None:
+    text = "<|channel|>commentary to=functions.read_file <|constrain|>json<|message|>{\"path\": \"a.py\"}<|call|>"
+    code, out, _ = run(capsys, ["parse", "--verbose"], text, monkeypatch)
+    got = json.loads(out)
+    assert code == 0 and got["format"] == "harmony" and got["calls"] == [{"name": "read_file", "arguments": {"path": "a.py"}}]
+
+
 @pytest.mark.parametrize(
     ("setup", "args", "message"),
     [

@@ -49,7 +49,12 @@ def load_tools(path: Path) -> list[dict[str, Any]]:
 
 def parse_cmd(
     file: Path | None = typer.Argument(None, help="Model output to parse (default: stdin; '-' = stdin)."),
-    tools: Path | None = typer.Option(None, "--tools", help="JSON file with the tool specs offered."),
+    tools: Path | None = typer.Option(
+        None,
+        "--tools",
+        help="JSON file with the tool specs offered: calls to other tools are reported as unknown "
+        "(errors, not calls) and argument values are coerced to the parameters' types.",
+    ),
     format: str | None = typer.Option(
         None, "--format", help="Read only this format: " + ", ".join((*FORMATS, NO_CALL_FORMAT)) + "."
     ),
@@ -63,7 +68,7 @@ def parse_cmd(
             f"unknown format {format!r}", location="--format", hint=f"known: {', '.join(FORMATS)}, {NO_CALL_FORMAT}"
         )
     specs = load_tools(tools) if tools is not None else None
-    result = parse(_read_text(file), specs, format=format)
+    result = parse(_read_text(file), specs, format=format, validate=specs is not None)
     out: Any = result.to_dict() if verbose else result.calls
     typer.echo(json.dumps(out, ensure_ascii=False, indent=2 if verbose else None))
 
