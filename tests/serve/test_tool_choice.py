@@ -128,11 +128,12 @@ def test_unknown_tool_is_never_returned() -> None:
             openai.OpenAI(base_url=srv.base_url, api_key="x", max_retries=0) as oa:
         r = oa.chat.completions.create(model="base", messages=MSG, tools=default_tools())
         got = [(c.function.name, json.loads(c.function.arguments)) for c in r.choices[0].message.tool_calls or []]
-        assert got == [("read_file", {"path": "a"})]
+        assert got == [("read_file", {"path": "a"}), ("read_file", {"path": 3})]  # schema errors: reported
+        assert any("not an offered tool" in e for e in r.model_extra["punie"]["parse_errors"])
         assert backend.requests[-1].tool_choice == "auto"  # the backend was asked to constrain
         r = oa.chat.completions.create(model="base", messages=MSG, tools=default_tools(), parallel_tool_calls=False,
                                        tool_choice="required")
         assert len(r.choices[0].message.tool_calls or []) == 1
         assert backend.requests[-1].parallel_tool_calls is False
         _, streamed, _ = _streamed(oa, "base", tools=default_tools())
-        assert [c["name"] for c in streamed] == ["read_file"]
+        assert [c["name"] for c in streamed] == ["read_file", "read_file"]

@@ -398,7 +398,8 @@ def read_reply(text: str, plan: Plan, finish_reason: str) -> Reply:
 
 
 def offered_calls(calls: list[dict[str, Any]], tools: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
-    """The calls that name an offered tool with arguments valid for its schema; why the others were dropped.
+    """The calls that name an offered tool (others dropped), and what was wrong: unknown tools, and
+    arguments that fail the tool's schema (kept, so HTTP eval scores exactly as in-process eval).
 
     Constrained decoding already guarantees this for the in-process backend; the check also covers
     calls in other formats (and backends that can't constrain), so a client never gets a call it
@@ -418,9 +419,8 @@ def offered_calls(calls: list[dict[str, Any]], tools: list[dict[str, Any]]) -> t
             continue
         schema = sanitize_schema(schemas[name], "parameters")
         problem = next(iter(Draft202012Validator(schema).iter_errors(c.get("arguments") or {})), None)
-        if problem is not None:
-            errors.append(f"call to {name!r} dropped: arguments {problem.message}")
-            continue
+        if problem is not None:  # reported, not dropped: eval over HTTP must score what the model wrote
+            errors.append(f"call to {name!r}: arguments {problem.message}")
         kept.append(c)
     return kept, errors
 
