@@ -1,6 +1,10 @@
-"""Parser throughput on a mixed corpus: punie's registry vs a naive try-everything parser, one core.
+"""Parser throughput on a mixed corpus: punie's parser now vs the parser at a baseline commit (before
+issue 14's span-based scan over ~26 formats) vs a naive try-everything parser, one core.
 
-    python bench/parse.py [--seconds 4]
+    python bench/parse.py [--seconds 4] [--baseline 771fee1]
+
+The baseline is the ``punie.toolcalls`` package as it was at ``--baseline``, extracted with
+``git archive`` into a temporary folder and imported under another name, so both run in one process.
 
 The corpus holds calls in every registered format, no-call prose (with code, braces and a
 package.json), and malformed outputs (truncated at random positions, random byte flips). The naive
@@ -13,12 +17,19 @@ from __future__ import annotations
 
 import argparse
 import ast
+import importlib
+import io
 import json
 import random
 import re
 import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from punie.toolcalls import FORMATS, parse
 
@@ -69,6 +80,25 @@ RENDER: dict[str, Callable[[dict], str]] = {
     "json_fence": lambda c: "Here is the call:\n```json\n" + json.dumps(c, indent=2) + "\n```",
     "pythonic": _py,
     "bare_json": lambda c: "Sure. " + json.dumps(c),
+    "functionary_v31": lambda c: f"<function={c['name']}>" + json.dumps(c["arguments"]) + "</function>",
+    "minimax_m2": lambda c: "<minimax:tool_call>\n" + f'<invoke name="{c["name"]}">\n'
+    + "".join(f'<parameter name="{k}">{v}</parameter>\n' for k, v in c["arguments"].items()) + "</invoke>\n</minimax:tool_call>",
+    "minimax_m1": lambda c: "<tool_calls>\n" + json.dumps(c) + "\n</tool_calls>",
+    "harmony": lambda c: "<|channel|>analysis<|message|>I should call it.<|end|><|start|>assistant<|channel|>commentary to=functions."
+    + c["name"] + " <|constrain|>json<|message|>" + json.dumps(c["arguments"]) + "<|call|>",
+    "llama3_builtin": lambda c: "<|python_tag|>" + _py(c)[1:-1].replace("(", ".call(", 1) + "<|eom_id|>",
+    "function_gemma": lambda c: "<start_function_call>call:" + c["name"] + "{"
+    + ",".join(f"{k}:<escape>{v}<escape>" for k, v in c["arguments"].items()) + "}<end_function_call>",
+    "gemma4": lambda c: "<|tool_call>call:" + c["name"] + "{"
+    + ",".join(f'{k}:<|"|>{v}<|"|>' for k, v in c["arguments"].items()) + "}<tool_call|>",
+    "command_r7b": lambda c: "<|START_ACTION|>" + json.dumps([{"tool_call_id": "0", "tool_name": c["name"],
+                                                               "parameters": c["arguments"]}]) + "<|END_ACTION|>",
+    "command_r_plus": lambda c: "Action: ```json\n" + json.dumps([{"tool_name": c["name"], "parameters": c["arguments"]}])
+    + "\n```",
+    "apertus": lambda c: "<|tools_prefix|>" + json.dumps([{c["name"]: c["arguments"]}]) + "<|tools_suffix|>",
+    "olmo3": lambda c: "<function_calls>\n" + _py(c)[1:-1] + "\n</function_calls>",
+    "lfm2": lambda c: "Let me do that.<|tool_call_start|>" + _py(c) + "<|tool_call_end|>",
+    "functionary_v32": lambda c: ">>>" + c["name"] + "\n" + json.dumps(c["arguments"]),
 }
 
 PROSE = [
@@ -89,7 +119,7 @@ PROSE = [
 
 def corpus(seed: int = 0) -> list[str]:
     rng = random.Random(seed)
-    calls = [RENDER[name](c) for name in FORMATS for c in CALLS]
+    calls = [RENDER[name](c) for name in FORMATS if name in RENDER for c in CALLS]
     malformed = []
     for text in calls:
         malformed.append(text[: rng.randrange(1, len(text))])  # truncated
@@ -169,21 +199,47 @@ def interleaved(
     return {name: statistics.median(r) for name, r in runs.items()}
 
 
+def load_baseline(rev: str, into: Path) -> Callable[[str], object]:
+    """``parse`` of the punie.toolcalls package at git revision ``rev``, imported as ``_baseline_punie``."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        data = subprocess.run(["git", "-C", str(root), "archive", rev, "src/punie/toolcalls"],
+                              check=True, capture_output=True).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        sys.exit(f"error: --baseline {rev}: cannot read it from git ({getattr(exc, 'stderr', b'').decode().strip() or exc})")
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        tar.extractall(into, filter="data")
+    pkg = into / "_baseline_punie"
+    (into / "src" / "punie").rename(pkg)
+    (pkg / "__init__.py").write_text("")
+    for f in pkg.rglob("*.py"):
+        f.write_text(f.read_text().replace("punie.toolcalls", "_baseline_punie.toolcalls"))
+    sys.path.insert(0, str(into))
+    return importlib.import_module("_baseline_punie.toolcalls.registry").parse
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description="parse() throughput vs a naive parser")
+    ap = argparse.ArgumentParser(description="parse() throughput: now vs a baseline commit vs a naive parser")
     ap.add_argument("--seconds", type=float, default=4.0, help="seconds per contender, split into rounds")
+    ap.add_argument("--baseline", default="771fee1", help="git revision of the parser to compare with")
     args = ap.parse_args()
     texts = corpus()
-    results = [parse(t) for t in texts]  # also warms up: lazy module imports, regex compilation
-    print(
-        f"corpus: {len(texts)} outputs, {len(FORMATS)} formats; {sum(bool(r.calls) for r in results)} with calls, "
-        f"{sum(bool(r.errors) for r in results)} with parse errors, mean {sum(map(len, texts)) // len(texts)} chars"
-    )
-    got = interleaved({"punie parse": parse, "naive try-everything": naive_parse}, texts, args.seconds)
+    with tempfile.TemporaryDirectory() as tmp:
+        base = load_baseline(args.baseline, Path(tmp))
+        results = [parse(t) for t in texts]  # also warms up: lazy module imports, regex compilation
+        base_results = [base(t) for t in texts]
+        print(
+            f"corpus: {len(texts)} outputs, {len(FORMATS)} formats; mean {sum(map(len, texts)) // len(texts)} chars; "
+            f"with calls: now {sum(bool(r.calls) for r in results)}, baseline "
+            f"{sum(bool(r.calls) for r in base_results)}"  # type: ignore[attr-defined]
+        )
+        contenders = {"punie parse (now)": parse, f"baseline {args.baseline}": base, "naive try-everything": naive_parse}
+        got = interleaved(contenders, texts, args.seconds)
     for name, rate in got.items():
-        print(f"{name:<22}{rate:>10,.0f} outputs/s")
-    ours, naive = got["punie parse"], got["naive try-everything"]
-    print(f"ratio: {ours / naive:.2f}x   goal >= 10,000/s: {'met' if ours >= 10_000 else 'NOT met'}")
+        print(f"{name:<26}{rate:>10,.0f} outputs/s")
+    ours, then, naive = got["punie parse (now)"], got[f"baseline {args.baseline}"], got["naive try-everything"]
+    print(f"ratio now/baseline: {ours / then:.2f}x   now/naive: {ours / naive:.2f}x   "
+          f"goal >= 10,000/s: {'met' if ours >= 10_000 else 'NOT met'}")
 
 
 if __name__ == "__main__":

@@ -181,31 +181,39 @@ def _parse(
             )
         got = get_format(format).parse(text, tools)
         return got if got is not None else ParseResult(content=text.strip())
+    table = _table()
+    found = table.found(text)
+    if not found:  # most replies hold no trigger at all
+        return ParseResult(content=text.strip())
     accepted: list[ParseResult] = []
     pending: list[ParseResult] = []  # markup recognised, but no calls in it
     work = text
     generic_seen = False
-    for parse_fn, triggers, is_generic in _table():
+    candidates = table.candidates(found)
+    last = candidates[-1]
+    for i in candidates:
+        parse_fn, triggers, is_generic = table.rows[i]
         if is_generic and not generic:
             break
         if is_generic and not generic_seen:
             generic_seen = True
             work = blank(work, [s for r in pending for s in r.spans])
-        # a cheap substring check before any regex or JSON work: most formats are absent
-        for t in triggers:
-            if t in work:
-                break
-        else:
-            continue
+        if work is not text:  # blanked spans may have held this format's trigger
+            for t in triggers:
+                if t in work:
+                    break
+            else:
+                continue
         got = parse_fn(work, tools)
         if got is None:
             continue
         if got.calls:
             accepted.append(got)
-            work = blank(work, got.spans)
+            if i != last:
+                work = blank(work, got.spans)
         elif got.spans or got.errors:
             pending.append(got)
-            if is_generic:  # a generic shape that was recognised but broken is not read again
+            if is_generic and i != last:  # a generic shape recognised but broken is not read again
                 work = blank(work, got.spans)
     if not accepted:
         return pending[0] if pending else ParseResult(content=text.strip())
@@ -227,12 +235,49 @@ def _parse(
     )
 
 
-_TABLE: list[tuple[Any, tuple[str, ...], bool]] | None = None
+class _Table:
+    """Per format in scan order: (parse, triggers, generic), the formats each trigger wakes, and the
+    triggers indexed so a reply is scanned for few of them."""
+
+    def __init__(self) -> None:
+        mods = list(map(get_format, FORMATS))
+        self.rows = [(m.parse, tuple(m.TRIGGERS), m.GENERIC) for m in mods]
+        self.by_trigger: dict[str, list[int]] = {}
+        for i, m in enumerate(mods):
+            for t in m.TRIGGERS:
+                self.by_trigger.setdefault(t, []).append(i)
+        # "<"-markers indexed by the character after "<": a reply is scanned once per "<" it holds
+        self.lt: dict[str, tuple[str, ...]] = {}
+        for t in self.by_trigger:
+            if t[0] == "<":
+                self.lt[t[1:2]] = (*self.lt.get(t[1:2], ()), t)
+        self.rest = tuple(t for t in self.by_trigger if t[0] != "<")
+
+    def found(self, text: str) -> set[str]:
+        """The triggers that occur in ``text``."""
+        found = {t for t in self.rest if t in text}
+        i = text.find("<")
+        seen = set()
+        while i >= 0:
+            c = text[i + 1 : i + 2]
+            if c not in seen:
+                seen.add(c)
+                for t in self.lt.get(c, ()):
+                    if t in text:
+                        found.add(t)
+            i = text.find("<", i + 1)
+        return found
+
+    def candidates(self, found: set[str]) -> list[int]:
+        return sorted({i for t in found for i in self.by_trigger[t]})
 
 
-def _table() -> list[tuple[Any, tuple[str, ...], bool]]:
-    """(parse, triggers, generic) per format in scan order; built once, at the first auto-detecting parse."""
+_TABLE: _Table | None = None
+
+
+def _table() -> _Table:
+    """Built once, at the first auto-detecting parse."""
     global _TABLE
     if _TABLE is None:  # built whole, then assigned: safe if two threads race here
-        _TABLE = [(m.parse, m.TRIGGERS, m.GENERIC) for m in map(get_format, FORMATS)]
+        _TABLE = _Table()
     return _TABLE

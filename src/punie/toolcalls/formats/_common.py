@@ -250,9 +250,15 @@ def _default_tools() -> list[Any]:
     return _DEFAULT_TOOLS
 
 
-def tool_names(tools: list[Any] | None) -> set[str]:
+_DEFAULT_NAMES: frozenset[str] | None = None
+
+
+def tool_names(tools: list[Any] | None) -> frozenset[str] | set[str]:
+    global _DEFAULT_NAMES
     if tools is None:
-        tools = _default_tools()
+        if _DEFAULT_NAMES is None:
+            _DEFAULT_NAMES = frozenset(tool_names(_default_tools()))
+        return _DEFAULT_NAMES
     names = set()
     for spec in tools:
         if isinstance(spec, dict):

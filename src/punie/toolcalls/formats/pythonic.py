@@ -63,6 +63,10 @@ def call_of(source: str) -> dict[str, Any] | str:
         node = ast.parse(source.strip(), mode="eval").body
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         return f"call is not valid Python: {getattr(exc, 'msg', exc)}"
+    return _call_node(node)
+
+
+def _call_node(node: ast.expr) -> dict[str, Any] | str:
     name = _dotted(node.func) if isinstance(node, ast.Call) else None
     if name is None or not isinstance(node, ast.Call):
         return "list item is not a function call"
@@ -117,6 +121,16 @@ def calls_from_items(
     """Calls from a separated list of ``f(a=1)`` items; ``closed``: the list's end was seen."""
     calls: list[dict[str, Any]] = []
     errors: list[str] = []
+    if closed and seps == ",":  # fast path: the whole list at once; item by item only when that fails
+        try:
+            tree = ast.parse("[" + text[pos:end] + "]", mode="eval").body
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            tree = None
+        if isinstance(tree, ast.List) and all(isinstance(e, ast.Call) for e in tree.elts):
+            for node in tree.elts:
+                got = _call_node(node)
+                (calls if isinstance(got, dict) else errors).append(got)  # type: ignore[arg-type]
+            return calls, errors
     ranges, complete = split_items(text, pos, end, seps)
     for k, (a, b) in enumerate(ranges):
         src = text[a:b]
