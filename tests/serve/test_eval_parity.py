@@ -75,7 +75,9 @@ def test_eval_over_http_scores_scripted_answers(tmp_path: Path, capsys: pytest.C
 
     from punie.eval.runner import run_eval
 
-    local = run_eval(FakeBackend(script), ["punie-tools"], model_name="base", progress=False)
+    # the same token budget on both sides (``_eval`` passes --max-new-tokens 24): a scripted write_file
+    # call with a long body is cut at 24 tokens over HTTP, and must be cut the same way in process
+    local = run_eval(FakeBackend(script), ["punie-tools"], model_name="base", progress=False, max_new_tokens=24)
     app = create_app(FakeBackend(script), model_name="base")
     with ServerThread(app) as srv:
         remote = _eval(["--base-url", srv.base_url, "--model", "base"], tmp_path / "remote.html", capsys)
