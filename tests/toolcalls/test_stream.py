@@ -98,3 +98,13 @@ def test_random_chunkings_of_long_replies() -> None:
     for _ in range(50):
         text = "".join(rng.choice(TEXTS) + rng.choice(["\n", " ", ""]) for _ in range(3))
         _check(text, [rng.randrange(len(text) + 1) for _ in range(rng.randrange(1, 20))])
+
+
+def test_serve_holds_back_every_formats_opening() -> None:
+    from punie.serve._stream import StreamSplitter
+
+    for text in (CASES["functionary_v32"].one, CASES["command_r_plus"].one, CASES["harmony"].one,
+                 "Sure. " + CASES["deepseek_v3"].several):
+        sp = StreamSplitter(watch_calls=True)
+        sent = "".join(sp.feed(ch) for ch in text)
+        assert sent == parse(text, TOOLS).content[: len(sent)], (text, sent)

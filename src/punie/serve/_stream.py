@@ -20,12 +20,16 @@ def call_markers() -> tuple[str, ...]:
     and code, and '"name"' only occurs after a '{' that is already held.
     """
     from punie.toolcalls.registry import FORMATS, get_format
+    from punie.toolcalls.stream import markers
 
     found = {"<tool_call>", "{"}
     for name in FORMATS:
         for t in getattr(get_format(name), "TRIGGERS", ()):
             if t.startswith(("<", "[", "`", "functools")):
                 found.add(t)
+    # the incremental parser's list adds the openings that are not triggers (section starts,
+    # harmony headers, ">>>", "Action:"), so no format's markup leaks out as content
+    found.update(markers())
     return tuple(sorted(found))
 
 
