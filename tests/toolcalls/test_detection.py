@@ -153,3 +153,14 @@ def test_every_format_is_detected_without_a_format_flag() -> None:
 
     for name in FORMATS:
         assert parse(CASES[name].one, TOOLS).format == name
+
+
+def test_the_docs_table_names_every_registered_format() -> None:
+    from pathlib import Path
+
+    from punie.toolcalls import FORMATS
+
+    table = (Path(__file__).parents[2] / "docs" / "formats.md").read_text(encoding="utf-8")
+    rows = [line for line in table.splitlines() if line.startswith("| ") and line.rstrip().endswith("` |")]
+    named = {line.rstrip(" |").rsplit("`", 2)[-2] for line in rows}
+    assert named == set(FORMATS)
