@@ -81,6 +81,7 @@ _HARMONY_ANALYSIS = re.compile(
     re.S,
 )
 
+_LEADING_THINK = re.compile(r"\s*<think>")
 _COMMAND_THINKING = re.compile(r"<\|START_THINKING\|>.*?(?:<\|END_THINKING\|>|\Z)", re.S)
 
 
@@ -89,8 +90,7 @@ def strip_think(text: str) -> str:
     that comes before any ``<tool_call>`` (templates that open the think block in the prompt); later
     ``<think>`` blocks that start a line or follow a tag, and harmony analysis messages, are blanked."""
     end = text.find(THINK_END)
-    head = text.lstrip()
-    if head.startswith(THINK_START):
+    if _LEADING_THINK.match(text):
         # unclosed: the model never finished thinking, so there is no answer yet
         text = "" if end < 0 else text[end + len(THINK_END) :]
     elif end >= 0:
@@ -269,6 +269,8 @@ class _Table:
         return found
 
     def candidates(self, found: set[str]) -> list[int]:
+        if len(found) == 1:
+            return self.by_trigger[next(iter(found))]
         return sorted({i for t in found for i in self.by_trigger[t]})
 
 
