@@ -156,3 +156,155 @@ def test_eval_embedded_model_punie_tools(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert rc == 0 and report["overall"]["n"] >= 250
     assert len(list_runs(kind="eval")) >= 1
+
+
+# ---- --constrained: eval decodes as punie serve does, and the report says so ------------------------------
+def _offered_and_valid(calls, tools=None) -> None:
+    """Every parsed call names an offered tool and its arguments validate against that tool's schema."""
+    from jsonschema import Draft202012Validator
+
+    from punie.toolcalls import default_tools
+
+    schemas = {t["function"]["name"]: t["function"]["parameters"] for t in tools or default_tools()}
+    for call in calls:
+        assert call["name"] in schemas, call
+        Draft202012Validator(schemas[call["name"]]).validate(call["arguments"])
+
+
+def test_eval_constrained_with_tiny_model(tiny_model_dir, tmp_path, capsys, monkeypatch):
+    from punie.backends.inprocess import InProcessBackend
+
+    seen = []
+    real = InProcessBackend.generate
+
+    def spy(self, requests, **kw):
+        seen.extend((r.tool_choice, r.tools) for r in requests)
+        return real(self, requests, **kw)
+
+    monkeypatch.setattr(InProcessBackend, "generate", spy)
+    out = tmp_path / "c" / "report.html"
+    rc = main(["eval", "--model", tiny_model_dir, "--suite", str(_suite(tmp_path)), "--json", "-o", str(out),
+               "--max-new-tokens", "24", "--no-progress", "--constrained"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    report = json.loads(captured.out)
+    assert report["settings"]["constrained"] is True and report["settings"]["tool_choice"] == "auto"
+    assert report["settings"]["constrained_requests"] == 2  # both cases offer the 7 default tools
+    assert seen and all(choice == "auto" for choice, _ in seen)
+    for case in report["cases"]:
+        _offered_and_valid(case["calls"])
+    assert "constrained (tool_choice=auto)" in out.read_text()  # the HTML says how it decoded
+    assert report["verdict"]["decoding"] == "constrained (tool_choice=auto)"
+    assert get_run(report["run_id"])["config"]["constrained"] is True
+    # without the flag: recorded as unconstrained, no tool_choice on the requests
+    seen.clear()
+    rc = main(["eval", "--model", tiny_model_dir, "--suite", str(_suite(tmp_path)), "--json", "-o",
+               str(tmp_path / "u" / "report.html"), "--max-new-tokens", "6", "--no-progress"])
+    report = json.loads(capsys.readouterr().out)
+    assert rc == 0 and report["settings"]["constrained"] is False and report["settings"]["tool_choice"] is None
+    assert seen and all(choice is None for choice, _ in seen)
+
+
+# the tiny random model almost never starts a call by itself; this one is pushed (through its lm_head,
+# from the previous input token) to write "<tool_call>" and then '"' and '}}' wherever it can
+_NEXT = {44: 19324, 19324: 79, 79: 4350, 4350: 46, 46: 18, 18: 17859}  # < tool _ call > " }}
+_START = 44  # '<'
+
+
+def _call_eager_backend():  # type: ignore[no-untyped-def]
+    import torch
+
+    from punie.backends.inprocess import InProcessBackend
+    from punie.models.testing import tiny_model
+
+    model, tok = tiny_model(seed=0)
+    last: dict[str, torch.Tensor] = {}
+
+    def remember(_module, args, _out):  # type: ignore[no-untyped-def]
+        last["ids"] = args[0]
+
+    def push(_module, _args, logits):  # type: ignore[no-untyped-def]
+        ids = last["ids"][:, -logits.shape[1]:]
+        want = ids.clone().apply_(lambda t: _NEXT.get(t, _START))
+        return logits.scatter_add(-1, want.unsqueeze(-1), torch.full(want.shape + (1,), 40.0, dtype=logits.dtype))
+
+    model.model.embed_tokens.register_forward_hook(remember)
+    model.lm_head.register_forward_hook(push)
+    # one decode path (plain: every step goes through embed_tokens → lm_head of the same batch)
+    return InProcessBackend(model, tok, cascade=False, lookup=0, prefix_cache=False)
+
+
+def test_constrained_eval_holds_a_call_eager_model_to_offered_tools(tmp_path, capsys, monkeypatch):
+    import punie.backends
+
+    backend = _call_eager_backend()
+    monkeypatch.setattr(punie.backends, "make_backend", lambda *a, **kw: backend)
+    reports = {}
+    for name, flag in (("free", []), ("constrained", ["--constrained"])):
+        rc = main(["eval", "--suite", str(_suite(tmp_path)), "--json", "-o", str(tmp_path / f"{name}.html"),
+                   "--max-new-tokens", "120", "--no-progress", *flag])
+        reports[name] = json.loads(capsys.readouterr().out)
+        assert rc == 0
+    free, constrained = reports["free"]["cases"], reports["constrained"]["cases"]
+    assert all(not c["calls"] for c in free), [c["raw"][:80] for c in free]  # '<tool_call>"}}…' is no call
+    # constrained: the same pushes now make calls, and each is an offered tool with schema-valid arguments
+    calls = [call for c in constrained for call in c["calls"]]
+    assert calls, [c["raw"][:200] for c in constrained]
+    _offered_and_valid(calls)
+    assert all(c["raw"].startswith('<tool_call>"}}') for c in free)  # the pushes at work, unconstrained
+    assert all(c["raw"].startswith('<tool_call>\n{"name": "') for c in constrained)
+    # compare warns when the two runs decoded differently (a red flag, as for a changed suite)
+    a, b = tmp_path / "free.json", tmp_path / "constrained.json"
+    assert main(["compare", str(a), str(b)]) == 0
+    out = capsys.readouterr().out
+    assert "decoding differs: baseline unconstrained, candidate constrained (tool_choice=auto)" in out
+    assert main(["compare", str(a), str(b), "--json"]) == 0
+    cmp = json.loads(capsys.readouterr().out)
+    assert [r["constrained"] for r in cmp["reports"]] == [False, True]
+    assert any("decoding differs" in f for f in cmp["verdicts"][0]["red_flags"])
+    assert main(["compare", str(b), str(b), "--json"]) == 0  # same decoding: no such flag
+    assert not any("decoding differs" in f for f in json.loads(capsys.readouterr().out)["verdicts"][0]["red_flags"])
+
+
+def test_constrained_over_http_and_refusals(monkeypatch, tmp_path, capsys):
+    from punie.backends.base import GenerationRequest
+    from punie.backends.openai_http import OpenAIHTTPBackend
+    from punie.eval.compare import decoding_mode
+    from punie.eval.runner import ConstrainedBackend
+    from punie.eval.testing import FakeBackend
+
+    # the HTTP backend sends tool_choice on (only with tools, as OpenAI requires)
+    http = OpenAIHTTPBackend("http://127.0.0.1:9/v1", model="m")
+    msgs = [{"role": "user", "content": "hi"}]
+    assert http._payload(GenerationRequest(msgs, tool_choice="auto"))["tool_choice"] == "auto"
+    assert "tool_choice" not in http._payload(GenerationRequest(msgs))
+    assert "tool_choice" not in http._payload(GenerationRequest(msgs, tools=[], tool_choice="auto"))
+    # ConstrainedBackend: tools offered → auto; no tools or an explicit choice → unchanged
+    fake = FakeBackend(lambda r: "")
+    fake.accepts_tool_choice = True  # type: ignore[attr-defined]
+    wrapped = ConstrainedBackend(fake)
+    wrapped.generate([GenerationRequest(msgs), GenerationRequest(msgs, tools=[]),
+                      GenerationRequest(msgs, tool_choice="none")])
+    assert [r.tool_choice for r in fake.calls[0]] == ["auto", None, "none"] and wrapped.constrained_requests == 1
+    assert wrapped.name == "fake"
+    # eval --base-url: with --constrained the fake server sees auto; without, nothing is sent and the
+    # report says the server's default decided (punie serve constrains by default, others don't)
+    monkeypatch.setattr("punie.backends.make_backend", lambda *a, **kw: fake)
+    argv = ["eval", "--base-url", "http://fake/v1", "--suite", str(_suite(tmp_path)), "--no-progress", "--json",
+            "-o", str(tmp_path / "r.html")]
+    assert main([*argv, "--constrained"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["settings"]["constrained"] is True and fake.calls[-1][0].tool_choice == "auto"
+    assert main(argv) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["settings"]["constrained"] is None and decoding_mode(rep) is None
+    assert fake.calls[-1][0].tool_choice is None
+    # reports from before the setting: unconstrained in-process, the server's default over HTTP
+    assert decoding_mode({"backend": "inprocess", "settings": {}}) is False
+    assert decoding_mode({"backend": "openai-http", "settings": {}}) is None
+    # a backend that cannot decode under tool_choice is refused in one line (exit 2), before generating
+    plain = FakeBackend(lambda r: "")
+    monkeypatch.setattr("punie.backends.make_backend", lambda *a, **kw: plain)
+    assert main([*argv, "--constrained"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--constrained" in err and len(err.splitlines()) == 1 and not plain.calls

@@ -105,6 +105,7 @@ class InProcessBackend:
     """
 
     name = "inprocess"
+    accepts_tool_choice = True  # GenerationRequest.tool_choice is enforced by constrained decoding
 
     def __init__(
         self,

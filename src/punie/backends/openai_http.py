@@ -36,6 +36,7 @@ def to_openai_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 class OpenAIHTTPBackend:
     name = "openai-http"
+    accepts_tool_choice = True  # tool_choice / parallel_tool_calls go to the server (it enforces them or not)
 
     def __init__(
         self,

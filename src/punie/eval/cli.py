@@ -59,6 +59,9 @@ def _print_summary(report: dict[str, Any], html_path: Path, verdict_text: str) -
     console.print(f"formats: {hist}", markup=False)
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in report.get("timings_s", {}).items())
     console.print(f"duration: {report['duration_s']:.1f}s ({timings})", markup=False)
+    from punie.eval.compare import decoding_label, decoding_mode
+
+    console.print(f"decoding: {decoding_label(decoding_mode(report))}", markup=False)
     console.print(verdict_text, markup=False)
     console.print(f"report: {html_path}  (JSON: {html_path.with_suffix('.json')})", markup=False)
 
@@ -107,6 +110,9 @@ def eval_cmd(
     allow_unconfined: Annotated[bool, typer.Option("--allow-unconfined", help="Run model-written commands and "
                                                    "code even where bubblewrap cannot confine them.")] = False,
     check: Annotated[bool, typer.Option("--check", help="Exit 1 when the verdict is FAIL (0 on PASS, 2 on bad input): a CI gate.")] = False,
+    constrained: Annotated[bool, typer.Option("--constrained", help="Decode as punie serve does: tool_choice=auto on "
+                                              "every request that offers tools, so a started call can only be an "
+                                              "offered tool with schema-valid arguments (recorded in the report).")] = False,
 ) -> None:
     """Evaluate a model or adapter on suites; writes an HTML + JSON report and records the run."""
     from punie.backends import make_backend
@@ -145,9 +151,11 @@ def eval_cmd(
 
     report = run_eval(backend, suites, model_name=model_name, adapter=adapter, limit=limit, categories=category,
                       progress=not no_progress,
-                      max_new_tokens=max_new_tokens)
+                      max_new_tokens=max_new_tokens, constrained=constrained)
     if not base_url:  # what --dtype auto became here
         report["settings"]["dtype"] = dtype_name(backend.model.dtype)
+    elif not constrained:  # no tool_choice sent: the server's default decided (punie serve's is auto)
+        report["settings"]["constrained"] = None
     v = verdict(base_report, report)
     report["verdict"] = v.to_dict()
     html_path = Path(output) if output else _default_output()

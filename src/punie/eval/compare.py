@@ -2,7 +2,8 @@
 
 Gates (the seed's): tool calling ≥ 95 %; overall accuracy not below the baseline.
 Red flags: overall < 85 %; tool calling not significantly improved over the baseline; wrong output
-format (the lenient parse rate clearly above the strict one); false-call rate up.
+format (the lenient parse rate clearly above the strict one); false-call rate up; the two runs decoded
+differently (``settings.constrained``: ``punie eval --constrained`` against a run without it).
 
 Paired first: every Δ, p and red flag that compares two runs uses only the case ids both scored
 (a baseline often runs on a sample); a figure that could not be paired says "unpaired".
@@ -34,6 +35,20 @@ def _label(report: dict[str, Any], index: int) -> str:
     base = report.get("label") or report.get("model") or f"report {index + 1}"
     adapter = report.get("adapter")
     return f"{base} + {Path(str(adapter)).name}" if adapter and not report.get("label") else str(base)
+
+
+def decoding_mode(report: dict[str, Any]) -> bool | None:
+    """``settings.constrained`` of a report: True, False, or None (over HTTP without --constrained, the
+    server's default decided). Reports written before the setting existed: False in-process, None over HTTP."""
+    settings = report.get("settings") or {}
+    if "constrained" in settings:
+        value = settings["constrained"]
+        return None if value is None else bool(value)
+    return None if report.get("backend") == "openai-http" else False
+
+
+def decoding_label(mode: bool | None) -> str:
+    return {True: "constrained (tool_choice=auto)", False: "unconstrained", None: "the server's default"}[mode]
 
 
 def paired_test(baseline: dict[str, Any], candidate: dict[str, Any], predicate=None) -> dict[str, Any]:  # type: ignore[no-untyped-def]
@@ -83,13 +98,15 @@ class Verdict:
     baseline: str | None = None
     candidate: str | None = None
     n_shared: int | None = None  # cases both runs scored (None without a baseline): what the Δs are over
+    decoding: str | None = None  # the candidate's decoding (decoding_label): what the gates judged
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def summary(self) -> str:
         head = "PASS" if self.passed else "FAIL"
-        lines = [f"verdict: {head}" + (f" ({self.candidate} vs {self.baseline})" if self.baseline else "")]
+        lines = [f"verdict: {head}" + (f" ({self.candidate} vs {self.baseline})" if self.baseline else "")
+                 + (f", decoding {self.decoding}" if self.decoding else "")]
         for g in self.gates:
             mark = {True: "ok  ", False: "FAIL", None: "n/a "}[g["ok"]]
             lines.append(f"  [{mark}] {g['name']}: {g['detail']}")
@@ -182,6 +199,15 @@ def _changed_cases_flag(base: dict[str, Any], cand: dict[str, Any]) -> str | Non
             "the runs, so paired figures compare different cases (re-run the baseline on this suite)")
 
 
+def _decoding_flag(base: dict[str, Any], cand: dict[str, Any]) -> str | None:
+    """The runs decoded differently (constrained vs not): every Δ mixes the model with the decoding."""
+    b, c = decoding_mode(base), decoding_mode(cand)
+    if b == c:
+        return None
+    return (f"decoding differs: baseline {decoding_label(b)}, candidate {decoding_label(c)}; the deltas mix the "
+            "model with the decoding (re-run one of them with the other's --constrained setting)")
+
+
 def verdict(baseline_report: dict[str, Any] | None, candidate_report: dict[str, Any]) -> Verdict:
     """Judge ``candidate_report`` against the gates; ``baseline_report`` may be None (baseline gates n/a).
 
@@ -195,12 +221,14 @@ def verdict(baseline_report: dict[str, Any] | None, candidate_report: dict[str, 
         flags.append(f"overall accuracy {_pct(cand['overall']['accuracy'])} is under {OVERALL_FLAG:.0%}")
     checks = [_format_flag(cand)]
     if base is not None:
-        checks = [_changed_cases_flag(base, cand), _tool_flag(base, cand), checks[0], _false_call_flag(base, cand)]
+        checks = [_changed_cases_flag(base, cand), _decoding_flag(base, cand), _tool_flag(base, cand), checks[0],
+                  _false_call_flag(base, cand)]
     flags += [f for f in checks if f]
     passed = all(g["ok"] is not False for g in gates) and any(g["ok"] for g in gates)
     return Verdict(passed=passed, gates=gates, red_flags=flags,
                    baseline=_label(base, 0) if base else None, candidate=_label(cand, 1),
-                   n_shared=len(shared_keys([base, cand])) if base else None)
+                   n_shared=len(shared_keys([base, cand])) if base else None,
+                   decoding=decoding_label(decoding_mode(cand)))
 
 
 def shared_keys(reports: list[dict[str, Any]]) -> set[str]:
@@ -296,6 +324,7 @@ def compare_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
         "labels": labels,
         "reports": [{"label": lab, "model": r.get("model"), "adapter": r.get("adapter"),
                      "suites": r.get("suites"), "started_at": r.get("started_at"), "n": len(r.get("cases", [])),
+                     "constrained": decoding_mode(r),
                      "confusion": stats.confusion(recs)}
                     for lab, r, recs in zip(labels, reports, scoped, strict=True)],
         "rows": rows,
@@ -322,4 +351,5 @@ def load_report(path: str | Path) -> dict[str, Any]:
     return data
 
 
-__all__ = ["Verdict", "case_changes", "compare_reports", "load_report", "paired_test", "shared_keys", "verdict"]
+__all__ = ["Verdict", "case_changes", "compare_reports", "decoding_label", "decoding_mode", "load_report",
+           "paired_test", "shared_keys", "verdict"]

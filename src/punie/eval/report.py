@@ -198,8 +198,10 @@ def render_report_html(report: dict[str, Any], training_curves: list[dict[str, A
                            ["share"], title="Reply format (share of tool-call cases)")
     if verdict is None and report.get("verdict"):
         verdict = report["verdict"]
+    from punie.eval.compare import decoding_label, decoding_mode
+
     return _env().get_template("report.html").render(
-        r=report, rows=_category_rows(report), categories=list(cats), per_tool=report.get("per_tool") or {},
+        decoding=decoding_label(decoding_mode(report)), r=report, rows=_category_rows(report), categories=list(cats), per_tool=report.get("per_tool") or {},
         cases=_case_rows(report), category_svg=bars, format_svg=format_svg,
         curves_svg=curve_charts(training_curves), verdict=verdict, style=_style(), links=links or {},
         confusion=confusion_view(report.get("confusion")), failure_reasons=report.get("failure_reasons") or {},

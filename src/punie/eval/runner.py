@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import sys
 import time
@@ -11,12 +12,47 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from punie.errors import SuiteError
+from punie.errors import ConfigError, SuiteError
 from punie.eval import stats
 from punie.eval.suites import TOOL_MODULE, Suite, import_module, load_suite, module_for_category, preflight
 
 REQUIRED_RECORD_KEYS = ("id", "category", "correct", "calls", "expected_calls", "raw", "format")
 PROMPT_CHARS = 4000  # per-case prompt text kept in the report (the full case is in the suite file)
+
+
+class ConstrainedBackend:
+    """``--constrained``: the wrapped backend, with ``tool_choice="auto"`` on every request that offers
+    tools, so each call the model starts is held to an offered tool and that tool's schema (the
+    constrained decoding ``punie serve`` applies). Requests that offer no tools (``tools=[]``: the
+    answer suites, BFCL's prompt-described functions) and requests that already name a tool_choice go
+    through unchanged; ``constrained_requests`` counts the rest. Everything else is the backend's."""
+
+    def __init__(self, backend: Any) -> None:
+        if not getattr(backend, "accepts_tool_choice", False):
+            raise ConfigError(f"backend {getattr(backend, 'name', type(backend).__name__)!r} cannot decode "
+                              "under tool_choice (use the in-process backend or --base-url)",
+                              location="--constrained")
+        self._backend = backend
+        self.constrained_requests = 0
+
+    def __getattr__(self, name: str) -> Any:  # name, merge_adapter, merged(), model, ...
+        if name == "_backend":
+            raise AttributeError(name)
+        return getattr(self._backend, name)
+
+    def _constrain(self, request: Any) -> Any:
+        from punie.toolcalls import normalize_tools
+
+        if request.tool_choice is not None or not normalize_tools(request.tools):
+            return request
+        self.constrained_requests += 1
+        return dataclasses.replace(request, tool_choice="auto")
+
+    def generate(self, requests: Sequence[Any], *, progress: Any = None) -> Any:
+        return self._backend.generate([self._constrain(r) for r in requests], progress=progress)
+
+    def stream(self, request: Any) -> Any:
+        return self._backend.stream(self._constrain(request))
 
 
 def _select(suite: Suite, categories: Sequence[str] | None, limit: int | None) -> list[dict[str, Any]]:
@@ -149,8 +185,15 @@ def run_eval(
     categories: Sequence[str] | None = None,
     progress: bool = True,
     max_new_tokens: int | None = None,
+    constrained: bool = False,
 ) -> dict[str, Any]:
-    """Evaluate ``backend`` on ``suites`` (names, .jsonl paths or Suite objects); returns the report."""
+    """Evaluate ``backend`` on ``suites`` (names, .jsonl paths or Suite objects); returns the report.
+
+    ``constrained``: decode every request that offers tools under ``tool_choice="auto"``
+    (:class:`ConstrainedBackend`); ``settings.constrained`` records it (True / False).
+    """
+    if constrained:
+        backend = ConstrainedBackend(backend)
     loaded = [s if isinstance(s, Suite) else load_suite(s) for s in suites]
     if not loaded:
         raise SuiteError("no suites given", location="--suite")
@@ -172,6 +215,7 @@ def run_eval(
             records.extend(run_suite(suite, backend, cases, progress_for, max_new_tokens))
             timings[suite.name] = round(time.perf_counter() - t, 3)
     duration = time.perf_counter() - t0
+    extra = {"constrained_requests": backend.constrained_requests} if constrained else {}
     report: dict[str, Any] = {
         "model": model_name,
         "adapter": adapter,
@@ -182,7 +226,8 @@ def run_eval(
         "duration_s": round(duration, 3),
         "timings_s": timings,
         "settings": {"limit": limit, "categories": list(categories or []), "max_new_tokens": max_new_tokens,
-                     "temperature": 0.0},
+                     "temperature": 0.0, "constrained": constrained,
+                     "tool_choice": "auto" if constrained else None, **extra},
         "cases": records,
     }
     return report
@@ -201,4 +246,4 @@ def headline_scores(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-__all__ = ["TOOL_MODULE", "headline_scores", "prompt_text", "run_eval", "summarize"]
+__all__ = ["TOOL_MODULE", "ConstrainedBackend", "headline_scores", "prompt_text", "run_eval", "summarize"]
