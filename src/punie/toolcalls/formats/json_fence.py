@@ -9,7 +9,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from punie.toolcalls.formats._common import calls_from_values, finish, looks_like_call, read_json_values, skip_ws
+from punie.toolcalls.formats._common import (
+    calls_from_values,
+    finish,
+    looks_like_call,
+    read_json_values,
+    skip_ws,
+)
 from punie.toolcalls.result import ParseResult
 
 NAME = "json_fence"
