@@ -190,6 +190,11 @@ def _parse(
     work = text
     generic_seen = False
     candidates = table.candidates(found)
+    if len(candidates) == 1:  # one format woken: nothing to combine
+        only = table.rows[candidates[0]][0](text, tools) if generic or not table.rows[candidates[0]][2] else None
+        if only is None or not (only.calls or only.spans or only.errors):
+            return ParseResult(content=text.strip())
+        return only
     last = candidates[-1]
     for i in candidates:
         parse_fn, triggers, is_generic = table.rows[i]
