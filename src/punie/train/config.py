@@ -35,7 +35,7 @@ class TrainConfig:
     model: str = _f("smollm2-135m", "Base model: alias, HF folder, .gguf file or hub id.", short="-m")
     data: str = _f("", "Dataset folder (train.jsonl, valid.jsonl[, test.jsonl]).", flag=False)
     output: str = _f("adapters/punie", "Run folder; the adapter goes to OUT/best (and OUT/last).", short="-o")
-    iters: int = _f(64, "Optimizer steps.")
+    iters: int = _f(70, "Optimizer steps.")
     learning_rate: float = _f(2e-3, "Peak learning rate (AdamW; linear warmup, then cosine decay).")
     lora_rank: int = _f(16, "LoRA rank r.")
     lora_alpha: float = _f(32.0, "LoRA alpha (scale = alpha / rank).")
