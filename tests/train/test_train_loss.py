@@ -121,3 +121,37 @@ def test_batch_tensors_padding(examples) -> None:  # type: ignore[no-untyped-def
     assert t["suffix_mask"].sum(1).tolist() == lengths
     assert int((t["suffix_labels"] != IGNORE_INDEX).sum()) == batch.n_tokens
     json.dumps(batch.prefix_ids)
+
+
+def test_decision_tokens_are_the_choices_of_each_assistant_turn(builder, tokenizer) -> None:  # type: ignore[no-untyped-def]
+    call = {"id": "c1", "type": "function", "function": {"name": "read_file", "arguments": '{"path": "a.py"}'}}
+    run = {"id": "c2", "type": "function", "function": {"name": "run_command", "arguments": '{"command": "ls"}'}}
+    msgs = [{"role": "user", "content": "read a.py and list files"},
+            {"role": "assistant", "content": "", "tool_calls": [call, run]},
+            {"role": "tool", "tool_call_id": "c1", "content": "x = 1"}, {"role": "tool", "tool_call_id": "c2", "content": "a.py"},
+            {"role": "assistant", "content": "Done."}]
+    enc = builder.encode(msgs, None)
+    # first token of the call turn, each name's first token, after each call block, first token of the answer
+    got = [tokenizer.decode([enc.input_ids[d]]).strip() for d in enc.decisions]
+    assert got[0] == "<" and got[-1] == "Done"
+    assert [g for g in got if g.isalpha()][:2] == ["read", "run"]
+    assert "<|im_end|>" in got and len(got) == 6
+    assert all(enc.labels[d] != IGNORE_INDEX for d in enc.decisions)
+
+
+def test_decision_weights_match_naive_loss_and_scale_the_token_count(tiny, builder) -> None:  # type: ignore[no-untyped-def]
+    model, _ = tiny
+    convs = [Conversation(conversation(i)["messages"], None, f"t:{i}") for i in range(4)]
+    plain, _ = encode_all(convs, builder, max_seq_length=4096)
+    weighted, _ = encode_all(convs, builder, max_seq_length=4096, decision_weight=4.0)
+    a, b = collate(plain, [0, 1, 3]), collate(weighted, [0, 1, 3])
+    n_dec = sum(1 for w in b.suffix_weights for x in w if x == 4.0)
+    assert a.suffix_weights is None and n_dec >= 6
+    assert b.n_tokens == a.n_tokens + 3 * n_dec
+    pm = _lora(model)
+    with torch.no_grad():
+        ref = naive_loss(pm, b)
+        got = shared_prefix_loss(pm, **batch_tensors(b, "cpu"))
+        unweighted = shared_prefix_loss(pm, **batch_tensors(a, "cpu"))
+    assert abs(float(got) - float(ref)) <= 1e-4 * abs(float(ref))
+    assert abs(float(got) - float(unweighted)) > 1e-3  # the weights change the loss

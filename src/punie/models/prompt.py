@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from punie.errors import ModelError
-from punie.toolcalls.render import render_assistant
+from punie.toolcalls.render import TOOL_CALL_END, TOOL_CALL_START, render_assistant
 from punie.toolcalls.specs import normalize_tools, tool_name, tool_parameters
 
 IGNORE_INDEX = -100
@@ -60,6 +60,33 @@ class Encoded:
     prefix_len: int  # length of the shared system+tools segment
     n_trainable: int = 0
     segments: list[tuple[str, bool]] = field(default_factory=list)  # (text, trained) for inspection
+    # indices into input_ids of the trained tokens where the model decides what to do (see decision_chars)
+    decisions: list[int] = field(default_factory=list)
+
+
+# After these, the next token is a decision: which tool (after the name key of a canonical call) or
+# whether another call follows (after a call block's end).
+_NAME_KEY = '{"name": "'
+
+
+def decision_chars(text: str) -> list[int]:
+    """Character offsets in one assistant body where the model makes a choice rather than copying:
+    the first character (answer or call?), the first character of each called tool's name (which
+    tool?) and the character right after each call block (another call, or stop?). Nearly every
+    held-out error is one of these tokens (docs/tuning.md), while most supervised tokens are argument
+    values and prose that are easy to learn; ``TrainConfig.decision_weight`` weights these up."""
+    out = [0] if text else []
+    start = 0
+    while (i := text.find(TOOL_CALL_START, start)) >= 0:
+        j = text.find(_NAME_KEY, i)
+        if j >= 0:
+            out.append(j + len(_NAME_KEY))
+        end = text.find(TOOL_CALL_END, i)
+        if end < 0:
+            break
+        out.append(end + len(TOOL_CALL_END))
+        start = end + len(TOOL_CALL_END)
+    return sorted({c for c in out if c < len(text)})
 
 
 def _arguments_obj(args: Any) -> dict[str, Any]:
@@ -223,10 +250,12 @@ class PromptBuilder:
         input_ids: list[int] = []
         labels: list[int] = []
         prefix_len = 0
+        decisions: list[int] = []
         segs = self.segments(messages, tools, add_generation_prompt=add_generation_prompt)
         for k, (text, trained) in enumerate(segs):
             ids = self._ids(text)
             if trained:
+                decisions += [len(input_ids) + j for j in self._char_tokens(text, decision_chars(text), len(ids))]
                 # train through the end-of-turn token, not the template's trailing newline after it
                 last = max((j for j, t in enumerate(ids) if t in eot), default=len(ids) - 1)
                 lab = [t if j <= last else IGNORE_INDEX for j, t in enumerate(ids)]
@@ -237,7 +266,27 @@ class PromptBuilder:
             if k == 0:
                 prefix_len = len(ids)
         n_train = sum(1 for x in labels if x != IGNORE_INDEX)
-        return Encoded(input_ids, labels, prefix_len, n_train, segs)
+        decisions = [d for d in decisions if labels[d] != IGNORE_INDEX]
+        return Encoded(input_ids, labels, prefix_len, n_train, segs, decisions)
+
+    def _char_tokens(self, text: str, chars: list[int], n_ids: int) -> list[int]:
+        """Indices of the tokens of ``text`` that hold each character offset (same tokenisation as
+        ``_ids``). Tokenizers without offsets give no decisions, so weighting is then a no-op."""
+        if not chars:
+            return []
+        try:
+            offsets = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        except (NotImplementedError, KeyError, TypeError, ValueError):
+            return []
+        if len(offsets) != n_ids:
+            return []
+        out, k = [], 0
+        for c in chars:
+            while k < len(offsets) and offsets[k][1] <= c:
+                k += 1
+            if k < len(offsets):
+                out.append(k)
+        return sorted(set(out))
 
     def encode_prompt(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> Encoded:
         """Ids of the generation prompt (ends with the assistant header)."""

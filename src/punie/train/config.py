@@ -51,6 +51,9 @@ class TrainConfig:
     warmup: int = _f(5, "Linear warmup steps.")
     weight_decay: float = _f(0.0, "AdamW weight decay.")
     max_grad_norm: float = _f(1.0, "Gradient clipping norm (0 = off).")
+    decision_weight: float = _f(
+        1.0, "Loss weight of the decision tokens (call or answer, which tool, another call or stop); 1 = plain mean."
+    )
     eval_every: int = _f(0, "Evaluate (val loss + tool-call accuracy) every N steps; 0 = only at the end.")
     eval_samples: int = _f(8, "Valid conversations generated on at each eval (0 = none, -1 = all).")
     val_batches: int = _f(2, "Validation-loss micro-batches per eval (-1 = whole valid split).")
@@ -97,6 +100,8 @@ class TrainConfig:
 
         if self.lora_rank < 1:
             raise bad("lora_rank", f"LoRA rank must be at least 1 (got {self.lora_rank})")
+        if not self.decision_weight > 0:
+            raise bad("decision_weight", f"decision weight must be positive (got {self.decision_weight})")
         if not self.learning_rate > 0:
             raise bad("learning_rate", f"learning rate must be positive (got {self.learning_rate})")
         if self.iters < 1:

@@ -36,6 +36,8 @@ class Example:
     prefix_key: str
     n_trainable: int
     source: str
+    # per-token loss weights (None: all 1); set by ``encode_all(decision_weight=...)``
+    weights: list[float] | None = None
 
     @property
     def suffix_len(self) -> int:
@@ -51,11 +53,17 @@ class Batch:
     suffix_labels: list[list[int]]
     indices: list[int] = field(default_factory=list)
     first_label: list[int] = field(default_factory=list)  # label of the first suffix token, per row
+    suffix_weights: list[list[float]] | None = None  # per-token loss weights (None: all 1)
 
     @property
-    def n_tokens(self) -> int:
-        """Supervised tokens (what the loss is averaged over)."""
-        return sum(1 for row in self.suffix_labels for t in row if t != IGNORE_INDEX)
+    def n_tokens(self) -> float:
+        """Supervised tokens, weighted (what the loss is averaged over)."""
+        if self.suffix_weights is None:
+            return sum(1 for row in self.suffix_labels for t in row if t != IGNORE_INDEX)
+        return sum(
+            w for row, ws in zip(self.suffix_labels, self.suffix_weights, strict=True)
+            for t, w in zip(row, ws, strict=True) if t != IGNORE_INDEX
+        )
 
     @property
     def n_seq_tokens(self) -> int:
@@ -128,9 +136,11 @@ class EncodeStats:
 
 
 def encode_all(
-    convs: list[Conversation], builder: PromptBuilder, *, max_seq_length: int, drop: bool = False
+    convs: list[Conversation], builder: PromptBuilder, *, max_seq_length: int, drop: bool = False,
+    decision_weight: float = 1.0,
 ) -> tuple[list[Example], EncodeStats]:
-    """Encode; over-length or untrainable conversations are an error (or dropped and counted)."""
+    """Encode; over-length or untrainable conversations are an error (or dropped and counted).
+    ``decision_weight`` > 1 weights the loss of the decision tokens (``prompt.decision_chars``)."""
     stats = EncodeStats()
     out: list[Example] = []
     keys: dict[tuple[int, ...], str] = {}
@@ -159,7 +169,12 @@ def encode_all(
             )
         prefix = tuple(enc.input_ids[: enc.prefix_len])
         key = keys.setdefault(prefix, hashlib.sha1(json.dumps(prefix).encode()).hexdigest()[:12])
-        out.append(Example(enc.input_ids, enc.labels, enc.prefix_len, key, enc.n_trainable, conv.source))
+        weights = None
+        if decision_weight != 1.0:
+            weights = [1.0] * len(enc.input_ids)
+            for d in enc.decisions:
+                weights[d] = decision_weight
+        out.append(Example(enc.input_ids, enc.labels, enc.prefix_len, key, enc.n_trainable, conv.source, weights))
         stats.n += 1
         stats.tokens += len(enc.input_ids)
         stats.trainable += enc.n_trainable
@@ -235,11 +250,13 @@ def collate(examples: list[Example], indices: list[int]) -> Batch:
     for r in rows[1:]:
         if r.prefix_len != p or r.input_ids[:p] != prefix:
             raise ValueError("collate: rows of a batch must share their prefix")
+    weighted = any(r.weights is not None for r in rows)
     return Batch(
         prefix_ids=prefix,
         suffix_ids=[r.input_ids[p:] for r in rows],
         suffix_labels=[r.labels[p:] for r in rows],
         indices=list(indices),
+        suffix_weights=[(r.weights or [1.0] * len(r.input_ids))[p:] for r in rows] if weighted else None,
     )
 
 

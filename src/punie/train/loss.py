@@ -70,18 +70,36 @@ def batch_tensors(batch: Batch, device: Any) -> dict[str, torch.Tensor]:
         ids[i, : len(x)] = torch.tensor(x)
         labels[i, : len(y)] = torch.tensor(y)
         mask[i, : len(x)] = 1
-    return {
+    out = {
         "prefix_ids": torch.tensor([batch.prefix_ids], dtype=torch.long, device=device),
         "suffix_ids": ids.to(device),
         "suffix_labels": labels.to(device),
         "suffix_mask": mask.to(device),
     }
+    if batch.suffix_weights is not None:
+        out["suffix_weights"] = _pad_weights(batch.suffix_weights, s).to(device)
+    return out
+
+
+def _pad_weights(rows: list[list[float]], width: int) -> torch.Tensor:
+    w = torch.ones((len(rows), width), dtype=torch.float32)
+    for i, row in enumerate(rows):
+        w[i, : len(row)] = torch.tensor(row, dtype=torch.float32)
+    return w
+
+
+def _token_ce(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    if weights is None:
+        return nn.functional.cross_entropy(logits, labels, reduction="sum")
+    return (nn.functional.cross_entropy(logits, labels, reduction="none") * weights).sum()
 
 
 def shared_prefix_loss(
-    model: Any, prefix_ids: torch.Tensor, suffix_ids: torch.Tensor, suffix_labels: torch.Tensor, suffix_mask: torch.Tensor
+    model: Any, prefix_ids: torch.Tensor, suffix_ids: torch.Tensor, suffix_labels: torch.Tensor, suffix_mask: torch.Tensor,
+    suffix_weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Sum of token cross-entropies over the supervised suffix tokens (divide by the token count)."""
+    """Sum of token cross-entropies over the supervised suffix tokens (divide by the token count),
+    each weighted by ``suffix_weights`` when given (divide by the weights' sum, ``Batch.n_tokens``)."""
     lm = causal_lm(model)
     decoder = lm.get_decoder() if hasattr(lm, "get_decoder") else lm.model
     head = lm.get_output_embeddings()
@@ -99,7 +117,7 @@ def shared_prefix_loss(
     hidden = torch.cat([pre.last_hidden_state[:, -1:].expand(b, 1, -1), suf.last_hidden_state[:, :-1]], dim=1)
     sel = suffix_labels != IGNORE_INDEX
     logits = head(hidden[sel]).float()
-    return nn.functional.cross_entropy(logits, suffix_labels[sel], reduction="sum")
+    return _token_ce(logits, suffix_labels[sel], None if suffix_weights is None else suffix_weights[sel])
 
 
 def naive_loss(model: Any, batch: Batch) -> torch.Tensor:
@@ -109,6 +127,9 @@ def naive_loss(model: Any, batch: Batch) -> torch.Tensor:
     seqs = [batch.prefix_ids + s for s in batch.suffix_ids]
     labs = [[IGNORE_INDEX] * len(batch.prefix_ids) + y for y in batch.suffix_labels]
     n = max(len(x) for x in seqs)
+    weights = None
+    if batch.suffix_weights is not None:
+        weights = _pad_weights([[1.0] * len(batch.prefix_ids) + w for w in batch.suffix_weights], n)[:, 1:].reshape(-1)
     ids = torch.zeros((len(seqs), n), dtype=torch.long)
     labels = torch.full((len(seqs), n), IGNORE_INDEX, dtype=torch.long)
     mask = torch.zeros((len(seqs), n), dtype=torch.long)
@@ -119,7 +140,8 @@ def naive_loss(model: Any, batch: Batch) -> torch.Tensor:
     logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
     shift_logits = logits[:, :-1].reshape(-1, logits.shape[-1])
     shift_labels = labels[:, 1:].reshape(-1).to(device)
-    return nn.functional.cross_entropy(shift_logits, shift_labels, ignore_index=IGNORE_INDEX, reduction="sum")
+    sel = shift_labels != IGNORE_INDEX
+    return _token_ce(shift_logits[sel], shift_labels[sel], None if weights is None else weights.to(device)[sel])
 
 
 class PrefixLoss(nn.Module):
@@ -129,5 +151,5 @@ class PrefixLoss(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, prefix_ids, suffix_ids, suffix_labels, suffix_mask):  # type: ignore[no-untyped-def]
-        return shared_prefix_loss(self.model, prefix_ids, suffix_ids, suffix_labels, suffix_mask)
+    def forward(self, prefix_ids, suffix_ids, suffix_labels, suffix_mask, suffix_weights=None):  # type: ignore[no-untyped-def]
+        return shared_prefix_loss(self.model, prefix_ids, suffix_ids, suffix_labels, suffix_mask, suffix_weights)
