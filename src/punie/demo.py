@@ -6,10 +6,13 @@ comparison report with the verdict → runs registry → a summary on the termin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -57,29 +60,13 @@ REPORT_LINKS = {
 COMPARISON_LINKS = {"baseline report": "baseline/report.html", "adapter report": "adapter_eval/report.html"}
 
 
-def _save_report(report: dict[str, Any], folder: Path, curves: list[dict[str, Any]] | None = None) -> Path:
-    from punie.eval.report import render_report_html
-    from punie.paths import atomic_write_text
+def _save_report(report: dict[str, Any], folder: Path, curves: list[dict[str, Any]] | None = None) -> tuple[Path, Any]:
+    """FOLDER/report.html + report.json, recorded in the runs registry: (html path, run id)."""
+    from punie.eval.runner import save_report
 
     folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(folder / "report.json", json.dumps(report, ensure_ascii=False, indent=1))
-    atomic_write_text(folder / "report.html", render_report_html(report, curves, links=REPORT_LINKS.get(folder.name)))
-    return folder / "report.html"
-
-
-def _record_eval(report: dict[str, Any], html: Path) -> Any:
-    from punie.eval.runner import headline_scores
-    from punie.runs import record_run
-
-    return record_run(
-        "eval",
-        report["model"],
-        adapter=report.get("adapter"),
-        config={"suites": report["suites"], "source": "demo", **report.get("settings", {})},
-        scores=headline_scores(report),
-        report_path=str(html.resolve()),
-        duration_s=report.get("duration_s"),
-    )
+    html = folder / "report.html"
+    return html, save_report(report, html, config={"source": "demo"}, curves=curves, links=REPORT_LINKS.get(folder.name))
 
 
 def _fmt(block: dict[str, Any] | None) -> str:
@@ -174,111 +161,174 @@ def demo_cmd(
     ] = None,
 ) -> None:
     """The main job: data → baseline eval → LoRA training → adapter eval → comparison report + verdict."""
-    from punie.backends.inprocess import InProcessBackend
-    from punie.data import check_leakage, generate_dataset, validate_dataset, write_dataset
-    from punie.errors import ConfigError, DatasetError
-    from punie.eval.compare import compare_reports, verdict
-    from punie.eval.report import read_metrics_jsonl, write_comparison_html
-    from punie.eval.runner import run_eval
+    """The main job: data → baseline eval → LoRA training → adapter eval → comparison report + verdict."""
     from punie.eval.suites import load_suite
-    from punie.models.loading import attach_adapters, load_model, resolve_model
-    from punie.paths import atomic_write_text
-    from punie.train import load_config, preset_config, train
 
-    console = _console()
-    t_start = time.perf_counter()
-    timings: dict[str, float] = {}
-
-    def step(name: str, t0: float) -> None:
-        timings[name] = time.perf_counter() - t0
-        console.print(f"[dim]  {name}: {timings[name]:.1f}s[/dim]")
-
-    out = out.resolve()
+    demo = _Demo(out.resolve(), model, seed=seed, limit=limit, batch_size=batch_size)
     suites = [load_suite(s) for s in (suite or DEFAULT_SUITES)]  # bad names fail before any work
+    cfg = _train_config(demo, preset, config, iters=iters, dtype=dtype)
+    _prepare_out(demo.out)
+    with demo.timed("model ready (conversion on first run)"):
+        from punie.models.loading import resolve_model
+
+        resolve_model(model)  # first use converts the GGUF (cold start, timed separately)
+    with demo.timed("data", "1/5 data"):
+        splits, tool_suite = _data_step(demo, cfg, suites, size)
+    with demo.timed("baseline eval", "2/5 baseline eval"):
+        base = _baseline_step(demo, cfg, suites, tool_suite, baseline_sample)
+    with demo.timed("training", "3/5 LoRA training"):
+        result = _train_step(cfg, splits, base)
+    with demo.timed("adapter eval", "4/5 adapter eval"):
+        cand = _adapter_step(demo, suites, base, result)
+    demo.console.rule("[bold]5/5 report")
+    _report_step(demo, cfg, base, cand, result, preset=None if config else preset)
+
+
+class _Demo:
+    """What every step of the demo shares: its folder, the model name, eval settings, the console, timings."""
+
+    def __init__(self, out: Path, model: str, *, seed: int, limit: int | None, batch_size: int) -> None:
+        self.out, self.model, self.seed, self.limit, self.batch_size = out, model, seed, limit, batch_size
+        self.console = _console()
+        self.t_start = time.perf_counter()
+        self.timings: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def timed(self, name: str, rule: str | None = None) -> Iterator[None]:
+        if rule:
+            self.console.rule(f"[bold]{rule}")
+        t0 = time.perf_counter()
+        yield
+        self.timings[name] = time.perf_counter() - t0
+        self.console.print(f"[dim]  {name}: {self.timings[name]:.1f}s[/dim]")
+
+
+@dataclass
+class _Eval:
+    """One eval of the demo: its report, HTML page and run id, and what the next steps take from it."""
+
+    report: dict[str, Any]
+    html: Path
+    run_id: Any
+    model: Any = None  # the base model, loaded once for the whole demo
+    tokenizer: Any = None
+    adapter_dir: Path | None = None
+    curves: list[dict[str, Any]] | None = None  # the training curves shown with the adapter's report
+
+
+def _train_config(demo: _Demo, preset: str, config: Path | None, *, iters: int | None, dtype: str | None) -> Any:
+    from punie.errors import ConfigError
+    from punie.train import load_config, preset_config
+
     if config and preset != "default":
         raise ConfigError("give --preset or --config, not both", location="--preset")
     cfg = load_config(config) if config else preset_config(preset)
-    overrides: dict[str, Any] = {"model": model, "data": str(out / "data"), "output": str(out / "adapter"), "seed": seed}
+    overrides: dict[str, Any] = {"model": demo.model, "data": str(demo.out / "data"),
+                                 "output": str(demo.out / "adapter"), "seed": demo.seed}
     if iters:
         overrides["iters"] = iters
     if dtype:
         overrides["dtype"] = dtype
-    cfg = cfg.replace(**overrides).validate()
-    _prepare_out(out)
+    return cfg.replace(**overrides).validate()
 
-    t0 = time.perf_counter()
-    resolve_model(model)  # first use converts the GGUF (cold start, timed separately)
-    step("model ready (conversion on first run)", t0)
-    cold = timings["model ready (conversion on first run)"]
 
-    console.rule("[bold]1/5 data")
-    t0 = time.perf_counter()
-    ds = generate_dataset(seed=seed, size=size or data_size(cfg))
-    write_dataset(ds, out / "data")
-    report = validate_dataset(out / "data")
-    console.print(
+def _data_step(demo: _Demo, cfg: Any, suites: list[Any], size: int | None) -> tuple[dict[str, Any], Any]:
+    """Generate, write and validate the dataset (once: training takes the validated splits); leakage check."""
+    from punie.data import check_leakage, generate_dataset, validate_dataset, write_dataset
+    from punie.errors import DatasetError
+    from punie.train.data import load_splits
+
+    ds = generate_dataset(seed=demo.seed, size=size or data_size(cfg))
+    write_dataset(ds, demo.out / "data")
+    report = validate_dataset(demo.out / "data")
+    demo.console.print(
         f"generated {len(ds.train)} train / {len(ds.valid)} valid / {len(ds.test)} test conversations; "
         f"validation: {len(report.errors)} errors, {len(report.warnings)} warnings"
     )
     if report.errors:
         first = report.errors[0]
-        raise DatasetError(f"generated data failed validation: {first}", location=str(out / "data"))
+        raise DatasetError(f"generated data failed validation: {first}", location=str(demo.out / "data"))
     tool_suite = next((s for s in suites if s.name == "punie-tools"), None)
     if tool_suite is not None:
         leak = check_leakage(ds.train, tool_suite.cases)
-        console.print(f"leakage vs punie-tools: {leak.summary() if hasattr(leak, 'summary') else leak}")
-    step("data", t0)
+        demo.console.print(f"leakage vs punie-tools: {leak.summary() if hasattr(leak, 'summary') else leak}")
+    return load_splits(demo.out / "data", validate=False), tool_suite
 
-    console.rule("[bold]2/5 baseline eval")
-    t0 = time.perf_counter()
-    base_model, tok = load_model(model, dtype=cfg.dtype)
-    backend = InProcessBackend(base_model, tok, batch_size=batch_size, model_name=model)
+
+def _baseline_step(demo: _Demo, cfg: Any, suites: list[Any], tool_suite: Any, baseline_sample: float) -> _Eval:
+    """Load the base model (once for the whole demo) and evaluate it on a share of punie-tools."""
+    from punie.backends.inprocess import InProcessBackend
+    from punie.eval.runner import run_eval
+    from punie.models.loading import load_model
+
+    model, tok = load_model(demo.model, dtype=cfg.dtype)
+    backend = InProcessBackend(model, tok, batch_size=demo.batch_size, model_name=demo.model)
     base_suites = [x.sample(baseline_sample) if x.name == "punie-tools" else x for x in suites]
     if baseline_sample < 1 and tool_suite is not None:
         n_base = len(base_suites[suites.index(tool_suite)].cases)
-        console.print(f"punie-tools baseline on a stratified {n_base}-case share ({baseline_sample:g}; --baseline-sample 1 for all)")
-    base_report = run_eval(backend, base_suites, model_name=model, limit=limit)
-    base_html = _save_report(base_report, out / "baseline")
-    base_run = _record_eval(base_report, base_html)
-    step("baseline eval", t0)
+        demo.console.print(f"punie-tools baseline on a stratified {n_base}-case share "
+                           f"({baseline_sample:g}; --baseline-sample 1 for all)")
+    report = run_eval(backend, base_suites, model_name=demo.model, limit=demo.limit)
+    html, run_id = _save_report(report, demo.out / "baseline")
+    return _Eval(report, html, run_id, model, tok)
 
-    console.rule("[bold]3/5 LoRA training")
-    t0 = time.perf_counter()
-    result = train(cfg)
-    step("training", t0)
 
-    console.rule("[bold]4/5 adapter eval")
-    t0 = time.perf_counter()
+def _train_step(cfg: Any, splits: dict[str, Any], base: _Eval) -> Any:
+    """LoRA training on the validated splits; on the base model itself when it holds float32 weights
+    (what training keeps), else on a float32 copy the trainer loads."""
+    import torch
+
+    from punie.train import train
+
+    shared = (base.model, base.tokenizer) if base.model.dtype == torch.float32 else None
+    return train(cfg, splits=splits, model=shared)
+
+
+def _adapter_step(demo: _Demo, suites: list[Any], base: _Eval, result: Any) -> _Eval:
+    """The best adapter on the base model, merged for the eval; judged against the baseline."""
+    from punie.backends.inprocess import InProcessBackend
+    from punie.eval.compare import verdict
+    from punie.eval.report import read_metrics_jsonl
+    from punie.eval.runner import run_eval
+    from punie.models.loading import attach_adapters
+
     adapter_dir = result.best_dir or result.last_dir
-    peft_model = attach_adapters(base_model, {"default": adapter_dir})
+    peft_model = attach_adapters(base.model, {"default": adapter_dir})
     peft_model.eval()
     # merged: the LoRA delta folded into the weights for the eval (no extra matmuls per block), restored after
-    backend = InProcessBackend(peft_model, tok, batch_size=batch_size, model_name=model, adapter=str(adapter_dir),
-                               merge_adapter=True)
-    cand_report = run_eval(backend, suites, model_name=model, adapter=str(adapter_dir), limit=limit)
-    cand_report["verdict"] = verdict(base_report, cand_report).to_dict()
+    backend = InProcessBackend(peft_model, base.tokenizer, batch_size=demo.batch_size, model_name=demo.model,
+                               adapter=str(adapter_dir), merge_adapter=True)
+    report = run_eval(backend, suites, model_name=demo.model, adapter=str(adapter_dir), limit=demo.limit)
+    report["verdict"] = verdict(base.report, report).to_dict()
     metrics_path = Path(result.output_dir) / "metrics.jsonl"
     curves = read_metrics_jsonl(metrics_path) if metrics_path.is_file() else None
-    cand_html = _save_report(cand_report, out / "adapter_eval", curves)
-    cand_run = _record_eval(cand_report, cand_html)
-    step("adapter eval", t0)
+    html, run_id = _save_report(report, demo.out / "adapter_eval", curves)
+    return _Eval(report, html, run_id, adapter_dir=adapter_dir, curves=curves)
 
-    console.rule("[bold]5/5 report")
-    comparison = compare_reports([base_report, cand_report])
-    comparison["training_curves"] = curves
+
+def _report_step(demo: _Demo, cfg: Any, base: _Eval, cand: _Eval, result: Any, *, preset: str | None) -> None:
+    """comparison.html/.json, summary.json and the terminal summary."""
+    from punie.eval.compare import compare_reports, verdict
+    from punie.eval.report import write_comparison_html
+    from punie.paths import atomic_write_text
+
+    out, console = demo.out, demo.console
+    comparison = compare_reports([base.report, cand.report])
+    comparison["training_curves"] = cand.curves
     cmp_html = write_comparison_html(comparison, out / "comparison.html", links=COMPARISON_LINKS)
     atomic_write_text(out / "comparison.json", json.dumps(comparison, ensure_ascii=False, indent=1, default=str))
-    v = verdict(base_report, cand_report)
-    total = time.perf_counter() - t_start
+    v = verdict(base.report, cand.report)
+    total = time.perf_counter() - demo.t_start
+    cold = demo.timings["model ready (conversion on first run)"]
     summary = {
-        "baseline_report": str(base_html),
-        "adapter_report": str(cand_html),
+        "baseline_report": str(base.html),
+        "adapter_report": str(cand.html),
         "comparison": str(cmp_html),
         "comparison_json": str(out / "comparison.json"),
-        "adapter": str(adapter_dir),
-        "runs": {"baseline": base_run, "adapter": cand_run, "train": getattr(result, "run_id", None)},
+        "adapter": str(cand.adapter_dir),
+        "runs": {"baseline": base.run_id, "adapter": cand.run_id, "train": getattr(result, "run_id", None)},
         "verdict": v.to_dict(),
-        "timings_s": {k: round(x, 1) for k, x in timings.items()},
+        "timings_s": {k: round(x, 1) for k, x in demo.timings.items()},
         "total_s": round(total, 1),
         "total_without_conversion_s": round(total - cold, 1),
         "train": {
@@ -289,18 +339,17 @@ def demo_cmd(
             "examples_per_s": result.examples_per_s,
             "examples_seen": result.steps * cfg.batch_size * cfg.grad_accum,
             "resolved_dtype": result.resolved_dtype,
-            "preset": None if config else preset,
+            "preset": preset,
         },
-        "tool_calling": {"baseline": base_report.get("tool_calling"), "adapter": cand_report.get("tool_calling")},
+        "tool_calling": {"baseline": base.report.get("tool_calling"), "adapter": cand.report.get("tool_calling")},
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
-
-    _summary(console, base_report, cand_report, comparison)
+    _summary(console, base.report, cand.report, comparison)
     console.print(v.summary(), markup=False)
     console.print(
         f"total {total / 60:.1f} min ({total - cold:.0f}s without the one-time model conversion); "
-        + ", ".join(f"{k} {x:.0f}s" for k, x in timings.items()),
+        + ", ".join(f"{k} {x:.0f}s" for k, x in demo.timings.items()),
         markup=False,
     )
     console.print(f"comparison report: {cmp_html}", markup=False)
-    console.print(f"adapter: {adapter_dir}   registry: punie runs list", markup=False)
+    console.print(f"adapter: {cand.adapter_dir}   registry: punie runs list", markup=False)

@@ -117,11 +117,8 @@ def eval_cmd(
     """Evaluate a model or adapter on suites; writes an HTML + JSON report and records the run."""
     from punie.backends import make_backend
     from punie.eval.compare import verdict
-    from punie.eval.report import render_report_html
-    from punie.eval.runner import headline_scores, run_eval
+    from punie.eval.runner import run_eval, save_report
     from punie.eval.suites import load_suite, preflight
-    from punie.paths import atomic_write_text
-    from punie.runs import record_run
 
     _opt_in(allow_network, allow_unconfined)
     suites = [load_suite(s) for s in (suite or DEFAULT_SUITES)]  # bad names fail before the model loads
@@ -159,15 +156,9 @@ def eval_cmd(
     v = verdict(base_report, report)
     report["verdict"] = v.to_dict()
     html_path = Path(output) if output else _default_output()
-    json_path = html_path.with_suffix(".json")
     curves = _training_curves(adapter)
     links = _report_links({"baseline report": baseline} if baseline else {}, html_path)
-    html = render_report_html(report, curves, links=links)
-    atomic_write_text(json_path, json.dumps(report, ensure_ascii=False, indent=1))
-    atomic_write_text(html_path, html)
-    run_id = record_run("eval", model_name, adapter=adapter, config={
-        "suites": report["suites"], "base_url": base_url, **report["settings"]},
-        scores=headline_scores(report), report_path=str(html_path.resolve()), duration_s=report["duration_s"])
+    run_id = save_report(report, html_path, config={"base_url": base_url}, curves=curves, links=links)
     report["run_id"] = run_id
     if as_json:
         typer.echo(json.dumps(report, ensure_ascii=False))

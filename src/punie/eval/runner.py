@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import inspect
+import json
 import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from punie.errors import ConfigError, SuiteError
@@ -246,4 +248,23 @@ def headline_scores(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-__all__ = ["TOOL_MODULE", "ConstrainedBackend", "headline_scores", "prompt_text", "run_eval", "summarize"]
+def save_report(report: dict[str, Any], html_path: Path, *, config: dict[str, Any], curves: Any = None,
+                links: dict[str, str] | None = None) -> Any:
+    """Write report.json beside the HTML report (each atomically), record the eval run; its id.
+
+    ``config``: what the registry keeps beside the report's suites and settings (e.g. ``base_url``).
+    """
+    from punie.eval.report import render_report_html
+    from punie.paths import atomic_write_text
+    from punie.runs import record_run
+
+    html = render_report_html(report, curves, links=links)
+    atomic_write_text(html_path.with_suffix(".json"), json.dumps(report, ensure_ascii=False, indent=1))
+    atomic_write_text(html_path, html)
+    return record_run("eval", report["model"], adapter=report.get("adapter"),
+                      config={"suites": report["suites"], **config, **report.get("settings", {})},
+                      scores=headline_scores(report), report_path=str(html_path.resolve()),
+                      duration_s=report.get("duration_s"))
+
+
+__all__ = ["TOOL_MODULE", "ConstrainedBackend", "headline_scores", "prompt_text", "run_eval", "save_report", "summarize"]

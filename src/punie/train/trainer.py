@@ -3,14 +3,15 @@
 The loop reads top to bottom: plan the step's micro-batches, forward/backward each (loss summed over
 supervised tokens, divided by the global batch's token count, so 1 or N processes give the same
 gradient), clip, step, then — every ``eval_every`` steps — validation loss and tool-call accuracy,
-best/last adapters, checkpoint and early stopping. Side concerns (progress bar, metrics file,
-TensorBoard, user callbacks) are behind small helpers.
+best/last adapters, checkpoint and early stopping. ``_Run`` holds the setup (data, model, LoRA,
+optimizer), the step and the eval; ``BestTracker`` the best eval and patience, saved in the checkpoint;
+side concerns (metrics file, TensorBoard, progress bar, runs registry, user callbacks) are hooks in
+``punie.train.callbacks``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 import shutil
@@ -22,7 +23,20 @@ from typing import Any
 
 from punie.errors import ConfigError, DatasetError, PunieError
 from punie.paths import atomic_write_text, check_output_folder
+from punie.train.callbacks import (
+    Callback,
+    Hooks,
+    MetricsFile,
+    ProgressBar,
+    RunsRegistry,
+    TensorBoard,
+    UserCallbacks,
+)
+from punie.train.callbacks import say as _say
 from punie.train.config import TrainConfig
+
+# Generated-call evals run all sampled cases in one batch, up to this many rows.
+EVAL_BATCH_SIZE = 48
 
 # Fields that may differ on --resume (they don't change what a step computes; the data fingerprint is checked).
 RESUMABLE_CHANGES = {"data", "output", "iters", "patience", "eval_every", "save_every", "threads", "resume", "overwrite", "eval_samples", "log_every"}
@@ -50,9 +64,6 @@ class TrainResult:
     resolved_dtype: str = "float32"  # what --dtype auto became on this machine
     run_id: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-Callback = Callable[[str, dict[str, Any]], None]  # (event: "step" | "eval" | "end", record)
 
 
 # ---- helpers -----------------------------------------------------------------------------------------
@@ -123,381 +134,361 @@ def _lora_config(cfg: TrainConfig, model: Any) -> Any:
     )
 
 
-class _Metrics:
-    """metrics.jsonl (+ TensorBoard when installed); on resume, lines past the checkpoint are dropped."""
+@dataclass
+class BestTracker:
+    """The best eval so far and how many evals since; saved in the checkpoint for --resume."""
 
-    def __init__(self, out: Path, *, resume_step: int | None, enabled: bool) -> None:
-        self.path = out / "metrics.jsonl"
-        self.records: list[dict[str, Any]] = []
-        self.enabled = enabled
-        if resume_step is not None and self.path.is_file():
-            for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
-                try:  # a run killed mid-append leaves a torn last line; it holds nothing to keep
-                    rec = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(rec, dict) and rec.get("step", 0) <= resume_step:
-                    self.records.append(rec)
-        if enabled:
-            atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in self.records))
-        self.tb = None
-        if enabled:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
+    key: tuple[float, float] | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    evals_since_best: int = 0
 
-                self.tb = SummaryWriter(str(out / "tensorboard"))
-            except Exception:  # tensorboard is optional
-                self.tb = None
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> BestTracker:
+        key = tuple(state["best_key"]) if state.get("best_key") else None
+        return cls(key, state.get("best_info") or {}, int(state.get("evals_since_best", 0)))  # type: ignore[arg-type]
 
-    def add(self, rec: dict[str, Any]) -> None:
-        self.records.append(rec)
-        if not self.enabled:
-            return
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(rec) + "\n")
-        if self.tb is not None:
-            for k, v in rec.items():
-                if isinstance(v, int | float) and k not in ("step", "event"):
-                    self.tb.add_scalar(f"{rec['event']}/{k}", v, rec["step"])
+    def state(self) -> dict[str, Any]:
+        return {"best_key": list(self.key) if self.key else None, "best_info": self.info,
+                "evals_since_best": self.evals_since_best}
 
-    def close(self) -> None:
-        if self.tb is not None:
-            self.tb.close()
+    def update(self, erec: dict[str, Any]) -> bool:
+        """True when ``erec`` is the new best (higher accuracy, ties to the lower validation loss)."""
+        from punie.train.evaluate import score_key
+
+        key = score_key(erec["tool_call_accuracy"], erec["val_loss"])
+        if self.key is None or key > self.key:
+            self.key, self.info, self.evals_since_best = key, {"step": erec["step"], **eval_info(erec)}, 0
+            return True
+        self.evals_since_best += 1
+        return False
+
+    def exhausted(self, patience: int) -> bool:
+        return bool(patience) and self.evals_since_best >= patience
 
 
-class _Progress:
-    def __init__(self, enabled: bool, total: int, start: int) -> None:
-        self.bar = None
-        if not enabled:
-            return
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.bar = Progress(
-            TextColumn("train"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}"),
-            TextColumn("{task.fields[tps]} tok/s"),
-            TextColumn("{task.fields[acc]}"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-        )
-        self.bar.start()
-        self.task = self.bar.add_task("train", total=total, completed=start, loss="-", tps="-", acc="")
-
-    def update(self, **fields: Any) -> None:
-        if self.bar is not None:
-            advance = fields.pop("advance", 0)
-            self.bar.update(self.task, advance=advance, **fields)
-
-    def log(self, text: str) -> None:
-        if self.bar is not None:
-            self.bar.console.print(text)
-
-    def stop(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
+def eval_info(erec: dict[str, Any]) -> dict[str, Any]:
+    """The scores of an eval record that adapters' punie_adapter.json keep."""
+    keys = ("tool_call_accuracy", "val_loss", "call_turn_accuracy", "false_call_rate")
+    return {k: erec[k] for k in keys if k in erec}
 
 
-def _say(enabled: bool, text: str) -> None:
-    if enabled:
-        from rich.console import Console
+class _Run:
+    """One training run's state (data, model with LoRA, optimizer) and the step and eval that use it."""
 
-        Console(stderr=True, highlight=False).print(text)
+    def __init__(self, cfg: TrainConfig, splits: dict[str, list[Any]], fp: dict[str, Any], *, resume: bool,
+                 model: tuple[Any, Any] | None, talk: bool) -> None:
+        import torch
+        from accelerate import Accelerator
 
+        from punie.models.precision import resolve_dtype
 
-def _record_run(cfg: TrainConfig, result: TrainResult, fingerprint: dict[str, Any]) -> Any:
-    try:
-        from punie.runs import record_run  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    try:
-        return record_run(
-            kind="train",
-            model=cfg.model,
-            adapter=str(result.best_dir or result.last_dir),
-            data_fingerprint=hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:16],
-            config={**cfg.to_dict(), "resolved_dtype": result.resolved_dtype},
-            scores={
-                "tool_call_accuracy": result.best_metric,
-                "val_loss": result.best_val_loss,
-                "best_step": result.best_step,
-                "steps": result.steps,
-                "stop_reason": result.stop_reason,
-                "examples_per_s": result.examples_per_s,
-            },
-            report_path=str(result.output_dir / "metrics.jsonl"),
-            duration_s=result.seconds,
-        )
-    except Exception:  # the registry is a convenience; never fail a finished run over it
-        return None
+        self.cfg, self.out, self.splits = cfg, Path(cfg.output), splits
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        # bf16: autocast around forward passes; weights, LoRA, gradients and AdamW state stay fp32. Our own
+        # context, not accelerate's mixed_precision: its process-wide state can't change between runs.
+        self.compute = resolve_dtype(cfg.dtype, "cuda" if torch.cuda.is_available() else "cpu")
+        self.acc = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="no")
+        self.main = self.acc.is_main_process
+        self.world, self.rank = self.acc.num_processes, self.acc.process_index
+        self.talk = talk and self.main
+        if resume:
+            _check_fingerprint(cfg, self.out, fp)
+        torch.manual_seed(cfg.seed)
+        self._setup_data(model)
+        self._setup_lora()
+        self.best, self.start_step = BestTracker(), 0
+        if resume:
+            self._resume()
 
+    def _setup_data(self, model: tuple[Any, Any] | None) -> None:
+        from punie.models import PromptBuilder
+        from punie.models.loading import load_model
+        from punie.train import data as tdata
+        from punie.train.evaluate import eval_cases
 
-# ---- the run ------------------------------------------------------------------------------------------
-def train(
-    config: TrainConfig, *, callbacks: Sequence[Callback] | None = None, progress: bool = True
-) -> TrainResult:
-    """Train a LoRA adapter per ``config``; the run folder is ``config.output``."""
-    from punie.train import data as tdata
+        cfg = self.cfg
+        self.base_model, self.tok = model or load_model(cfg.model, dtype="float32", device=str(self.acc.device))
+        self.builder = PromptBuilder(self.tok)
+        self.train_ex, self.train_stats = tdata.encode_all(self.splits["train"], self.builder,
+                                                           max_seq_length=cfg.max_seq_length, drop=cfg.drop_long)
+        self.valid_ex, valid_stats = tdata.encode_all(self.splits["valid"], self.builder,
+                                                      max_seq_length=cfg.max_seq_length, drop=cfg.drop_long)
+        if not self.train_ex:
+            raise DatasetError(f"{cfg.data}: no usable training conversations left")
+        _say(self.talk, self.train_stats.line("train"))
+        if self.splits["valid"]:
+            _say(self.talk, valid_stats.line("valid"))
+        self.stream = tdata.BatchStream(self.train_ex, cfg.batch_size, cfg.seed, min_size=self.world)
+        self.cases = eval_cases(self.splits["valid"], cfg.eval_samples) if cfg.eval_samples else []
 
-    # bad input fails fast, before the heavy imports: config, output folder, dataset
-    cfg = config.validate()
-    callbacks = list(callbacks or [])
-    out = Path(cfg.output)
-    saved_cfg = _prepare_output(cfg, out)
-    splits = tdata.load_splits(cfg.data)
-    fp = tdata.fingerprint(cfg.data)
+    def _setup_lora(self) -> None:
+        """LoRA on the top blocks (seeded init), AdamW over the LoRA weights, warmup + cosine schedule."""
+        import torch
+        from peft import get_peft_model
 
-    import torch
-    from accelerate import Accelerator
-    from peft import get_peft_model
+        from punie.models.precision import dtype_name
+        from punie.train.loss import PrefixLoss
 
-    from punie.models import PromptBuilder
-    from punie.models.loading import load_model
-    from punie.models.precision import dtype_name, resolve_dtype
-    from punie.train import checkpoint as ckpt
-    from punie.train.evaluate import eval_cases, make_backend, score_key, tool_call_accuracy, validation_loss
-    from punie.train.loss import PrefixLoss, batch_tensors
+        cfg = self.cfg
+        torch.manual_seed(cfg.seed)
+        self.model = get_peft_model(self.base_model, _lora_config(cfg, self.base_model))
+        self.model.train()
+        self.trainable = [p for p in self.model.parameters() if p.requires_grad]
+        n_train = sum(p.numel() for p in self.trainable)
+        n_all = sum(p.numel() for p in self.model.parameters())
+        _say(self.talk, f"LoRA r={cfg.lora_rank} on {cfg.num_layers if cfg.num_layers > 0 else 'all'} blocks: "
+             f"{n_train:,} trainable of {n_all:,} parameters ({100 * n_train / n_all:.2f}%); "
+             f"compute {dtype_name(self.compute)}")
+        self.optimizer = torch.optim.AdamW(self.trainable, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_schedule(cfg.warmup, cfg.iters))
+        self.wrapped = self.acc.prepare(PrefixLoss(self.model))
 
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    # bf16: autocast around forward passes; weights, LoRA, gradients and AdamW state stay fp32. Our own
-    # context, not accelerate's mixed_precision: its process-wide state can't change between runs.
-    compute = resolve_dtype(cfg.dtype, "cuda" if torch.cuda.is_available() else "cpu")
-    acc = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="no")
+    def _resume(self) -> None:
+        from punie.train import checkpoint as ckpt
 
-    def autocast() -> Any:
-        return torch.autocast(acc.device.type, dtype=torch.bfloat16, enabled=compute == torch.bfloat16)
+        state = ckpt.load_checkpoint(self.out / "checkpoint", model=self.model, optimizer=self.optimizer,
+                                     scheduler=self.scheduler)
+        self.start_step = int(state["step"])
+        self.best = BestTracker.from_state(state)
+        _say(self.talk, f"resuming {self.out} at step {self.start_step}")
 
-    main = acc.is_main_process
-    world, rank = acc.num_processes, acc.process_index
-    talk = progress and main
-    if saved_cfg is not None:
-        old_fp = _read_run_json(out, "data_fingerprint.json")
-        for split in ("train", "valid"):
-            if old_fp.get(split) != fp.get(split):
-                raise DatasetError(f"{cfg.data}: {split}.jsonl changed since the run started; --resume needs the same data")
+    def autocast(self) -> Any:
+        import torch
 
-    torch.manual_seed(cfg.seed)
-    model, tok = load_model(cfg.model, dtype="float32", device=str(acc.device))
-    builder = PromptBuilder(tok)
-    train_ex, train_stats = tdata.encode_all(splits["train"], builder, max_seq_length=cfg.max_seq_length, drop=cfg.drop_long)
-    valid_ex, valid_stats = tdata.encode_all(splits["valid"], builder, max_seq_length=cfg.max_seq_length, drop=cfg.drop_long)
-    if not train_ex:
-        raise DatasetError(f"{cfg.data}: no usable training conversations left")
-    _say(talk, train_stats.line("train"))
-    if splits["valid"]:
-        _say(talk, valid_stats.line("valid"))
+        return torch.autocast(self.acc.device.type, dtype=torch.bfloat16, enabled=self.compute == torch.bfloat16)
 
-    # model: LoRA on the top blocks, seeded init
-    torch.manual_seed(cfg.seed)
-    peft_model = get_peft_model(model, _lora_config(cfg, model))
-    peft_model.train()
-    trainable = [p for p in peft_model.parameters() if p.requires_grad]
-    n_train = sum(p.numel() for p in trainable)
-    n_all = sum(p.numel() for p in peft_model.parameters())
-    _say(talk, f"LoRA r={cfg.lora_rank} on {cfg.num_layers if cfg.num_layers > 0 else 'all'} blocks: "
-         f"{n_train:,} trainable of {n_all:,} parameters ({100 * n_train / n_all:.2f}%); compute {dtype_name(compute)}")
+    def step(self, step: int) -> dict[str, Any]:
+        """One optimizer step over ``grad_accum`` micro-batches; returns the train record."""
+        import torch
 
-    optimizer = torch.optim.AdamW(trainable, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_schedule(cfg.warmup, cfg.iters))
+        from punie.train import data as tdata
+        from punie.train.loss import batch_tensors
 
-    start_step = 0
-    best_key: tuple[float, float] | None = None
-    best_info: dict[str, Any] = {}
-    evals_since_best = 0
-    if saved_cfg is not None:
-        state = ckpt.load_checkpoint(out / "checkpoint", model=peft_model, optimizer=optimizer, scheduler=scheduler)
-        start_step = int(state["step"])
-        best_key = tuple(state["best_key"]) if state.get("best_key") else None  # type: ignore[assignment]
-        best_info = state.get("best_info") or {}
-        evals_since_best = int(state.get("evals_since_best", 0))
-        _say(talk, f"resuming {out} at step {start_step}")
-    elif main:
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / "config.json", cfg.to_json())
-        atomic_write_text(out / "data_fingerprint.json", json.dumps(fp, indent=2, sort_keys=True))
-    if saved_cfg is not None and main:
-        atomic_write_text(out / "config.json", cfg.replace(resume=False).to_json())
-
-    wrapped = acc.prepare(PrefixLoss(peft_model))
-    stream = tdata.BatchStream(train_ex, cfg.batch_size, cfg.seed, min_size=world)
-    metrics = _Metrics(out, resume_step=start_step if saved_cfg is not None else None, enabled=main)
-    cases = eval_cases(splits["valid"], cfg.eval_samples) if cfg.eval_samples else []
-    bar = _Progress(talk, cfg.iters, start_step)
-
-    def emit(event: str, rec: dict[str, Any]) -> None:
-        for cb in callbacks:
-            cb(event, rec)
-
-    def save_last(step: int, info: dict[str, Any]) -> None:
-        if main:
-            ckpt.save_adapter(peft_model, out / "last", {"step": step, "base_model": cfg.model, **info})
-
-    def save_state(step: int) -> None:
-        if main:
-            ckpt.save_checkpoint(
-                out / "checkpoint",
-                model=peft_model,
-                optimizer=optimizer,
-                scheduler=scheduler,
-                progress={
-                    "step": step,
-                    "best_key": list(best_key) if best_key else None,
-                    "best_info": best_info,
-                    "evals_since_best": evals_since_best,
-                },
+        cfg, acc, world = self.cfg, self.acc, self.world
+        t0 = time.time()
+        micro = [self.stream.indices((step - 1) * cfg.grad_accum + k) for k in range(cfg.grad_accum)]
+        batches = [tdata.collate(self.train_ex, idx) for idx in micro]
+        total_tokens = sum(b.n_tokens for b in batches)  # the global batch: known on every rank
+        loss_sum = torch.zeros((), device=acc.device)
+        for k, idx in enumerate(micro):
+            mine = idx[self.rank :: world]
+            weight = 1.0 if mine else 0.0  # a process without rows still joins the gradient sync
+            local = tdata.collate(self.train_ex, mine or idx[:1])
+            sync = contextlib.nullcontext() if k == len(micro) - 1 else acc.no_sync(self.wrapped)
+            with sync:
+                with self.autocast():
+                    part = self.wrapped(**batch_tensors(local, acc.device)) * weight
+                (part * world / max(1, total_tokens)).backward()
+            loss_sum += part.detach()
+        if world > 1:
+            loss_sum = acc.reduce(loss_sum, reduction="sum")
+        loss = float(loss_sum) / max(1, total_tokens)
+        max_norm = cfg.max_grad_norm if cfg.max_grad_norm > 0 else math.inf
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.trainable, max_norm))
+        if not (math.isfinite(loss) and math.isfinite(grad_norm)):
+            self.optimizer.zero_grad(set_to_none=True)
+            raise TrainingError(
+                f"step {step}: loss is {loss} (grad norm {grad_norm}); stopped. "
+                f"The last good checkpoint and adapter are in {self.out}",
+                hint="lower --learning-rate or raise --warmup",
             )
-        acc.wait_for_everyone()
+        lr = self.scheduler.get_last_lr()[0]
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        dt = max(1e-9, time.time() - t0)
+        self.seen_examples = sum(len(b.suffix_ids) for b in batches)
+        self.seen_tokens = sum(b.n_seq_tokens for b in batches)
+        return {
+            "event": "train", "step": step, "loss": loss, "lr": lr, "grad_norm": grad_norm,
+            "examples_per_s": self.seen_examples / dt, "tokens_per_s": self.seen_tokens / dt,
+            "epoch": round(self.stream.epoch_of(step * cfg.grad_accum), 4),
+        }
 
-    def evaluate(step: int) -> dict[str, Any]:
+    def evaluate(self, step: int) -> dict[str, Any]:
+        """Validation loss (every rank) and generated tool-call accuracy (main rank, broadcast)."""
+        import torch
+
+        from punie.models.precision import dtype_name
+        from punie.train.evaluate import make_backend, tool_call_accuracy, validation_loss
+
+        cfg, model = self.cfg, self.model
         t_eval = time.time()
-        peft_model.eval()
+        model.eval()
         try:
-            with autocast():  # the precision training computes in
-                vloss = validation_loss(peft_model, valid_ex, cfg.batch_size, cfg.val_batches, acc.device)
+            with self.autocast():  # the precision training computes in
+                vloss = validation_loss(model, self.valid_ex, cfg.batch_size, cfg.val_batches, self.acc.device)
             gen: dict[str, Any] = {"tool_call_accuracy": None}
-            if cases and main:
-                with torch.no_grad(), autocast():
-                    gen = tool_call_accuracy(
-                        # all cases in one batch (up to 48 rows): decode steps at 8 rows waste the CPU
-                        make_backend(peft_model, tok, builder, max(8, cfg.batch_size, min(48, len(cases)))),
-                        cases,
-                        max_new_tokens=cfg.eval_max_new_tokens,
-                    )
-            if world > 1:
+            if self.cases and self.main:
+                # all cases in one batch (up to EVAL_BATCH_SIZE rows): decode steps at 8 rows waste the CPU
+                rows = max(8, cfg.batch_size, min(EVAL_BATCH_SIZE, len(self.cases)))
+                with torch.no_grad(), self.autocast():
+                    gen = tool_call_accuracy(make_backend(model, self.tok, self.builder, rows), self.cases,
+                                             max_new_tokens=cfg.eval_max_new_tokens)
+            if self.world > 1:
                 from accelerate.utils import broadcast_object_list
 
                 gen = broadcast_object_list([gen])[0]
         finally:
-            peft_model.train()
+            model.train()
         return {"event": "eval", "step": step, "val_loss": vloss, **gen, "eval_s": round(time.time() - t_eval, 2),
-                "resolved_dtype": dtype_name(compute)}
+                "resolved_dtype": dtype_name(self.compute)}
 
-    t_start = time.time()
-    seen_examples = seen_tokens = 0
-    stop_reason = "completed"
-    last_eval_step = -1
-    step = start_step
+    # ---- the run folder's adapters and checkpoint (written by the main rank) ----
+    def save_best(self) -> None:
+        from punie.train import checkpoint as ckpt
+
+        if self.main:
+            ckpt.save_adapter(self.model, self.out / "best", {"base_model": self.cfg.model, **self.best.info})
+            ckpt.publish_top_level(self.out / "best", self.out)
+
+    def save_last(self, step: int, info: dict[str, Any]) -> None:
+        from punie.train import checkpoint as ckpt
+
+        if self.main:
+            ckpt.save_adapter(self.model, self.out / "last", {"step": step, "base_model": self.cfg.model, **info})
+
+    def save_state(self, step: int) -> None:
+        from punie.train import checkpoint as ckpt
+
+        if self.main:
+            ckpt.save_checkpoint(self.out / "checkpoint", model=self.model, optimizer=self.optimizer,
+                                 scheduler=self.scheduler, progress={"step": step, **self.best.state()})
+        self.acc.wait_for_everyone()
+
+    def release(self) -> None:
+        """Hand a caller's model back as it came: LoRA layers taken out, eval mode."""
+        self.model.unload()
+        self.base_model.eval()
+
+
+def _check_fingerprint(cfg: TrainConfig, out: Path, fp: dict[str, Any]) -> None:
+    old_fp = _read_run_json(out, "data_fingerprint.json")
+    for split in ("train", "valid"):
+        if old_fp.get(split) != fp.get(split):
+            raise DatasetError(f"{cfg.data}: {split}.jsonl changed since the run started; --resume needs the same data")
+
+
+def _write_run_files(cfg: TrainConfig, out: Path, fp: dict[str, Any], *, resume: bool) -> None:
+    """config.json (the resolved settings) and, on a new run, the data fingerprint --resume checks."""
+    if not resume:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "config.json", cfg.to_json())
+        atomic_write_text(out / "data_fingerprint.json", json.dumps(fp, indent=2, sort_keys=True))
+    else:
+        atomic_write_text(out / "config.json", cfg.replace(resume=False).to_json())
+
+
+def _hooks(run: _Run, fp: dict[str, Any], callbacks: Sequence[Callback], *, resume: bool) -> Hooks:
+    """Metrics file, TensorBoard, progress bar, runs registry, then the caller's callbacks."""
+    cfg = run.cfg
+    every = {"log_every": cfg.log_every, "iters": cfg.iters}
+    hooks: list[Any] = [MetricsFile(run.out, **every, resume_step=run.start_step if resume else None, enabled=run.main)]
+    if run.main:
+        hooks.append(TensorBoard(run.out, **every))
+    if run.talk:
+        hooks.append(ProgressBar(cfg.iters, run.start_step))
+    hooks += [RunsRegistry(cfg.to_dict(), fp), UserCallbacks(callbacks)]
+    return Hooks(hooks)
+
+
+# ---- the run ------------------------------------------------------------------------------------------
+def train(
+    config: TrainConfig,
+    *,
+    callbacks: Sequence[Callback] | None = None,
+    progress: bool = True,
+    splits: dict[str, list[Any]] | None = None,
+    model: tuple[Any, Any] | None = None,
+) -> TrainResult:
+    """Train a LoRA adapter per ``config``; the run folder is ``config.output``.
+
+    ``splits``: the dataset already validated and read (``punie.train.data.load_splits``). ``model``: a
+    ``(model, tokenizer)`` already loaded in float32 on the run's device; it is handed back without LoRA.
+    """
+    from punie.train import data as tdata
+
+    # bad input fails fast, before the heavy imports: config, output folder, dataset
+    cfg = config.validate()
+    resume = _prepare_output(cfg, Path(cfg.output)) is not None
+    splits = splits if splits is not None else tdata.load_splits(cfg.data)
+    fp = tdata.fingerprint(cfg.data)
+    run = _Run(cfg, splits, fp, resume=resume, model=model, talk=progress)
+    if run.main:
+        _write_run_files(cfg, run.out, fp, resume=resume)
+    hooks = _hooks(run, fp, callbacks or [], resume=resume)
+    clock = _Clock()
+    stop_reason, last_eval_step, step = "completed", -1, run.start_step
     try:
-        for step in range(start_step + 1, cfg.iters + 1):
-            t0 = time.time()
-            micro = [stream.indices((step - 1) * cfg.grad_accum + k) for k in range(cfg.grad_accum)]
-            batches = [tdata.collate(train_ex, idx) for idx in micro]
-            total_tokens = sum(b.n_tokens for b in batches)  # the global batch: known on every rank
-            loss_sum = torch.zeros((), device=acc.device)
-            for k, idx in enumerate(micro):
-                mine = idx[rank::world]
-                weight = 1.0 if mine else 0.0  # a process without rows still joins the gradient sync
-                local = tdata.collate(train_ex, mine or idx[:1])
-                sync = contextlib.nullcontext() if k == len(micro) - 1 else acc.no_sync(wrapped)
-                with sync:
-                    with autocast():
-                        part = wrapped(**batch_tensors(local, acc.device)) * weight
-                    (part * world / max(1, total_tokens)).backward()
-                loss_sum += part.detach()
-            if world > 1:
-                loss_sum = acc.reduce(loss_sum, reduction="sum")
-            loss = float(loss_sum) / max(1, total_tokens)
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm if cfg.max_grad_norm > 0 else math.inf))
-            if not (math.isfinite(loss) and math.isfinite(grad_norm)):
-                optimizer.zero_grad(set_to_none=True)
-                raise TrainingError(
-                    f"step {step}: loss is {loss} (grad norm {grad_norm}); stopped. "
-                    f"The last good checkpoint and adapter are in {out}",
-                    hint="lower --learning-rate or raise --warmup",
-                )
-            lr = scheduler.get_last_lr()[0]
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-
-            dt = max(1e-9, time.time() - t0)
-            n_ex = sum(len(b.suffix_ids) for b in batches)
-            n_tok = sum(b.n_seq_tokens for b in batches)
-            seen_examples += n_ex
-            seen_tokens += n_tok
-            rec = {
-                "event": "train", "step": step, "loss": loss, "lr": lr, "grad_norm": grad_norm,
-                "examples_per_s": n_ex / dt, "tokens_per_s": n_tok / dt,
-                "epoch": round(stream.epoch_of(step * cfg.grad_accum), 4),
-            }
-            if step % cfg.log_every == 0 or step == cfg.iters:
-                metrics.add(rec)
-            bar.update(advance=1, loss=f"{loss:.4f}", tps=f"{n_tok / dt:,.0f}")
-
+        for step in range(run.start_step + 1, cfg.iters + 1):
+            rec = run.step(step)
+            clock.add(run.seen_examples, run.seen_tokens)
+            hooks.on_train(rec)
             is_eval = (cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.iters
             if is_eval:
-                erec = evaluate(step)
+                erec = run.evaluate(step)
                 last_eval_step = step
-                metrics.add(erec)
-                key = score_key(erec["tool_call_accuracy"], erec["val_loss"])
-                info: dict[str, Any] = {k: erec[k] for k in ("tool_call_accuracy", "val_loss", "call_turn_accuracy", "false_call_rate") if k in erec}
-                if best_key is None or key > best_key:
-                    best_key, best_info, evals_since_best = key, {"step": step, **info}, 0
-                    if main:
-                        ckpt.save_adapter(peft_model, out / "best", {"base_model": cfg.model, **best_info})
-                        ckpt.publish_top_level(out / "best", out)
-                else:
-                    evals_since_best += 1
-                save_last(step, info)
-                acc_text = "-" if erec["tool_call_accuracy"] is None else f"{100 * erec['tool_call_accuracy']:.1f}%"
-                vl = "-" if erec["val_loss"] is None else f"{erec['val_loss']:.4f}"
-                bar.update(acc=f"calls {acc_text}")
-                bar.log(f"step {step}: val loss {vl}, tool-call accuracy {acc_text}"
-                        f"{' (best)' if evals_since_best == 0 else ''}")
-                emit("eval", erec)
+                best = run.best.update(erec)
+                if best:
+                    run.save_best()
+                run.save_last(step, eval_info(erec))
+                hooks.on_eval(erec, best)
             if is_eval or (cfg.save_every and step % cfg.save_every == 0):
-                save_state(step)
-            emit("step", rec)
-            if is_eval and cfg.patience and evals_since_best >= cfg.patience:
+                run.save_state(step)
+            hooks.on_step(rec)
+            if is_eval and run.best.exhausted(cfg.patience):
                 stop_reason = "early_stop"
-                bar.log(f"early stop: {cfg.patience} evals without improvement")
+                hooks.log(f"early stop: {cfg.patience} evals without improvement")
                 break
     finally:
-        bar.stop()
-        metrics.close()
+        hooks.close()
+        if model is not None:
+            run.release()
 
-    if last_eval_step != step and step > start_step:
-        save_last(step, {})
-        save_state(step)
-    acc.wait_for_everyone()
-    seconds = time.time() - t_start
-    best_dir = out / "best" if (out / "best").is_dir() else None
-    result = TrainResult(
+    if last_eval_step != step and step > run.start_step:
+        run.save_last(step, {})
+        run.save_state(step)
+    run.acc.wait_for_everyone()
+    result = _result(run, hooks.hooks[0].records, step, stop_reason, clock)
+    if run.main:
+        summary = {k: (str(v) if isinstance(v, Path) else v) for k, v in result.__dict__.items() if k not in ("metrics", "extra")}
+        atomic_write_text(run.out / "summary.json", json.dumps(summary, indent=2, sort_keys=True, default=str))
+        hooks.on_end(result, summary)
+    return result
+
+
+class _Clock:
+    """Wall time since the run's first step and the examples and tokens it trained on."""
+
+    def __init__(self) -> None:
+        self.t0, self.examples, self.tokens = time.time(), 0, 0
+
+    def add(self, examples: int, tokens: int) -> None:
+        self.examples += examples
+        self.tokens += tokens
+
+
+def _result(run: _Run, records: list[dict[str, Any]], step: int, stop_reason: str, clock: _Clock) -> TrainResult:
+    from punie.models.precision import dtype_name
+
+    out, info, seconds = run.out, run.best.info, time.time() - clock.t0
+    return TrainResult(
         output_dir=out,
-        best_dir=best_dir,
+        best_dir=out / "best" if (out / "best").is_dir() else None,
         last_dir=out / "last",
-        metrics=metrics.records,
-        best_metric=best_info.get("tool_call_accuracy"),
-        best_val_loss=best_info.get("val_loss"),
-        best_step=best_info.get("step"),
+        metrics=records,
+        best_metric=info.get("tool_call_accuracy"),
+        best_val_loss=info.get("val_loss"),
+        best_step=info.get("step"),
         steps=step,
         stop_reason=stop_reason,
         seconds=seconds,
-        examples_per_s=seen_examples / seconds if seconds else 0.0,
-        tokens_per_s=seen_tokens / seconds if seconds else 0.0,
-        supervised_share=train_stats.share,
-        resolved_dtype=dtype_name(compute),
+        examples_per_s=clock.examples / seconds if seconds else 0.0,
+        tokens_per_s=clock.tokens / seconds if seconds else 0.0,
+        supervised_share=run.train_stats.share,
+        resolved_dtype=dtype_name(run.compute),
     )
-    if main:
-        summary = {k: (str(v) if isinstance(v, Path) else v) for k, v in result.__dict__.items() if k not in ("metrics", "extra")}
-        atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, sort_keys=True, default=str))
-        result.run_id = _record_run(cfg, result, fp)
-        emit("end", summary)
-        _say(talk, f"done: {step} steps in {seconds:.0f}s ({result.examples_per_s:.2f} examples/s); "
-             f"best tool-call accuracy {_pct(result.best_metric)} at step {result.best_step}; adapter in {best_dir or out / 'last'}")
-    return result
 
 
 def lr_schedule(warmup: int, total: int, floor: float = 0.1) -> Callable[[int], float]:
@@ -510,7 +501,3 @@ def lr_schedule(warmup: int, total: int, floor: float = 0.1) -> Callable[[int], 
         return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, (i - warmup) / span)))
 
     return factor
-
-
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.1f}%"
