@@ -146,3 +146,12 @@ def test_pasted_tool_result_is_a_warning(tmp_path: Path) -> None:
     report = validate_dataset(_ds(tmp_path, line))
     assert report.ok
     assert any(w.line == 3 and w.message_index == 2 and "pasted" in w.text for w in report.warnings)
+
+
+def test_max_issues_keeps_the_first_and_says_the_list_was_truncated(tmp_path: Path) -> None:
+    (tmp_path / "train.jsonl").write_text("\n".join(["not json"] * 5 + [json.dumps(GOOD), json.dumps(NOCALL)]) + "\n")
+    (tmp_path / "valid.jsonl").write_text(json.dumps(NOCALL) + "\n")
+    report = validate_dataset(tmp_path, max_issues=2)
+    assert [e.line for e in report.errors] == [1, 2]
+    assert report.counts["truncated"] is True and report.counts["errors"] == 5
+    assert "truncated" not in validate_dataset(tmp_path).counts

@@ -314,6 +314,7 @@ def validate_dataset(
         add(Issue(str(path), None, None, f"{legacy} lines use mlx-lm prompt/completion or text format; "
                   "`punie dataset filter` rewrites them canonically", "warning"))
     report.counts = {
+        **report.counts,  # "truncated": issues past max_issues were dropped
         "examples": sum(split_counts.values()),
         "splits": split_counts,
         "no_call": no_call_splits,
