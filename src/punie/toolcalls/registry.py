@@ -89,6 +89,8 @@ def strip_think(text: str) -> str:
     """``text`` without its reasoning: a leading ``<think>…</think>``, or everything up to a ``</think>``
     that comes before any ``<tool_call>`` (templates that open the think block in the prompt); later
     ``<think>`` blocks that start a line or follow a tag, and harmony analysis messages, are blanked."""
+    if "<" not in text:  # every reasoning tag starts with "<"
+        return text
     end = text.find(THINK_END)
     if _LEADING_THINK.match(text):
         # unclosed: the model never finished thinking, so there is no answer yet
@@ -182,44 +184,52 @@ def _parse(
         got = get_format(format).parse(text, tools)
         return got if got is not None else ParseResult(content=text.strip())
     table = _table()
-    found = table.found(text)
-    if not found:  # most replies hold no trigger at all
+    rows = table.plan(text)
+    if rows is None:  # most replies hold no trigger at all
         return ParseResult(content=text.strip())
     accepted: list[ParseResult] = []
     pending: list[ParseResult] = []  # markup recognised, but no calls in it
-    work = text
+    blanked: list[tuple[int, int]] = []  # spans already read: weaker formats see spaces there
+    work: str | None = text  # ``text`` with ``blanked`` blanked (made when a format has to read it)
+    rest = text  # the text outside ``blanked``: where triggers are looked for
     generic_seen = False
-    candidates = table.candidates(found)
-    if len(candidates) == 1:  # one format woken: nothing to combine
-        only = table.rows[candidates[0]][0](text, tools) if generic or not table.rows[candidates[0]][2] else None
-        if only is None or not (only.calls or only.spans or only.errors):
-            return ParseResult(content=text.strip())
-        return only
-    last = candidates[-1]
-    for i in candidates:
-        parse_fn, triggers, is_generic = table.rows[i]
-        if is_generic and not generic:
-            break
-        if is_generic and not generic_seen:
-            generic_seen = True
-            work = blank(work, [s for r in pending for s in r.spans])
-        if work is not text:  # blanked spans may have held this format's trigger
+    for parse_fn, triggers, is_generic in rows:
+        if is_generic:
+            if not generic:
+                break
+            if not generic_seen:
+                generic_seen = True
+                more = [s for r in pending for s in r.spans]
+                if more:  # error-only spans of marker formats: nothing inside them is a call
+                    blanked += more
+                    rest, work = _outside(text, blanked), None
+                    if not rest or not table.any_trigger.search(rest):
+                        break
+        if rest is not text:  # spans were read: this format's trigger may have been in them
             for t in triggers:
-                if t in work:
+                if t in rest:
                     break
             else:
                 continue
+        if work is None:
+            work = blank(text, blanked)
         got = parse_fn(work, tools)
         if got is None:
             continue
         if got.calls:
             accepted.append(got)
-            if i != last:
-                work = blank(work, got.spans)
         elif got.spans or got.errors:
             pending.append(got)
-            if is_generic and i != last:  # a generic shape recognised but broken is not read again
-                work = blank(work, got.spans)
+            if not is_generic:
+                continue
+            # a generic shape recognised but broken is not read again
+        else:
+            continue
+        if got.spans:
+            blanked += got.spans
+            rest, work = _outside(text, blanked), None
+            if not rest or not table.any_trigger.search(rest):
+                break  # nothing left that could wake a format (one search: what is left is short)
     if not accepted:
         return pending[0] if pending else ParseResult(content=text.strip())
     if len(accepted) == 1 and not pending:
@@ -240,43 +250,74 @@ def _parse(
     )
 
 
+def _outside(text: str, spans: list[tuple[int, int]]) -> str:
+    """The parts of ``text`` outside ``spans``, joined by NULs (no trigger holds one, so a trigger is in
+    the result exactly when it is in ``blank(text, spans)``); blank parts are left out, so "" means
+    nothing is left."""
+    parts = []
+    pos = 0
+    for a, b in sorted(spans):
+        if b <= max(a, pos):
+            continue
+        parts.append(text[pos:a] if a > pos else "")
+        pos = b
+    parts.append(text[pos:])
+    return "\0".join(p for p in parts if p.strip())
+
+
+Row = tuple[Any, tuple[str, ...], bool]  # (parse, triggers, generic)
+
+
 class _Table:
-    """Per format in scan order: (parse, triggers, generic), the formats each trigger wakes, and the
-    triggers indexed so a reply is scanned for few of them."""
+    """The formats in scan order as rows; the triggers grouped so that a reply is tested for few of
+    them (a substring test per trigger is most of the cost of a reply with none); per set of triggers
+    found, the rows they wake (cached)."""
 
     def __init__(self) -> None:
         mods = list(map(get_format, FORMATS))
-        self.rows = [(m.parse, tuple(m.TRIGGERS), m.GENERIC) for m in mods]
+        self.rows: list[Row] = [(m.parse, tuple(m.TRIGGERS), m.GENERIC) for m in mods]
         self.by_trigger: dict[str, list[int]] = {}
         for i, m in enumerate(mods):
             for t in m.TRIGGERS:
                 self.by_trigger.setdefault(t, []).append(i)
-        # "<"-markers indexed by the character after "<": a reply is scanned once per "<" it holds
-        self.lt: dict[str, tuple[str, ...]] = {}
-        for t in self.by_trigger:
+        trig = list(self.by_trigger)
+        # '<' and '"' triggers are tested only when that character occurs, and '<' ones sharing their
+        # first two characters only when those occur
+        self.plain = tuple(t for t in trig if t[0] not in '<"')
+        self.quoted = tuple(t for t in trig if t[0] == '"')
+        lt: dict[str, list[str]] = {}
+        for t in trig:
             if t[0] == "<":
-                self.lt[t[1:2]] = (*self.lt.get(t[1:2], ()), t)
-        self.rest = tuple(t for t in self.by_trigger if t[0] != "<")
+                lt.setdefault(t[:2], []).append(t)
+        self.lt_single = tuple(v[0] for v in lt.values() if len(v) == 1)
+        self.lt_groups = tuple((k, tuple(v)) for k, v in lt.items() if len(v) > 1)
+        self.any_trigger = re.compile("|".join(map(re.escape, sorted(trig, key=len, reverse=True))))
+        self._plans: dict[tuple[str, ...], list[Row]] = {}
 
-    def found(self, text: str) -> set[str]:
-        """The triggers that occur in ``text``."""
-        found = {t for t in self.rest if t in text}
-        i = text.find("<")
-        seen = set()
-        while i >= 0:
-            c = text[i + 1 : i + 2]
-            if c not in seen:
-                seen.add(c)
-                for t in self.lt.get(c, ()):
-                    if t in text:
-                        found.add(t)
-            i = text.find("<", i + 1)
-        return found
+    def found(self, text: str) -> list[str]:
+        """The triggers that occur in ``text`` (in a fixed order)."""
+        out = [t for t in self.plain if t in text]
+        if '"' in text:
+            out += [t for t in self.quoted if t in text]
+        if "<" in text:
+            out += [t for t in self.lt_single if t in text]
+            for key, group in self.lt_groups:
+                if key in text:
+                    out += [t for t in group if t in text]
+        return out
 
-    def candidates(self, found: set[str]) -> list[int]:
-        if len(found) == 1:
-            return self.by_trigger[next(iter(found))]
-        return sorted({i for t in found for i in self.by_trigger[t]})
+    def plan(self, text: str) -> list[Row] | None:
+        """The rows woken by ``text``'s triggers, in scan order (None: no trigger)."""
+        found = self.found(text)
+        if not found:
+            return None
+        key = tuple(found)
+        rows = self._plans.get(key)
+        if rows is None:
+            rows = [self.rows[i] for i in sorted({i for t in found for i in self.by_trigger[t]})]
+            if len(self._plans) < 4096:  # bounded; few combinations of triggers occur in practice
+                self._plans[key] = rows
+        return rows
 
 
 _TABLE: _Table | None = None
