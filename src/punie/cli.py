@@ -12,9 +12,9 @@ import click
 # name -> ("module:attribute", one-line help). The attribute is a typer app (group) or a function.
 COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("punie.models.cli:models_cmd", "List model aliases, whether each is cached, size and path."),
-    "generate": ("punie.models.cli:generate_cmd", "Generate one reply with a model (quick smoke test)."),
+    "generate": ("punie.backends.cli:generate_cmd", "Generate one reply with a model (quick smoke test)."),
     "parse": ("punie.toolcalls.cli:parse_cmd", "Parse model output into tool calls (JSON on stdout)."),
-    "probe": ("punie.toolcalls.cli:probe_cmd", "Which tool-call format does a model emit, and is it right?"),
+    "probe": ("punie.eval.probe:probe_cmd", "Which tool-call format does a model emit, and is it right?"),
     "dataset": ("punie.data.cli:app", "Generate, validate, inspect and transform tool-calling datasets."),
     "train": ("punie.train.cli:train_cmd", "Train a LoRA adapter on a dataset folder."),
     "fuse": ("punie.train.cli:fuse_cmd", "Merge an adapter into its base model."),

@@ -12,7 +12,7 @@ import pytest
 from punie.backends.base import Generation, GenerationRequest
 from punie.cli import main
 from punie.toolcalls import render_calls
-from punie.toolcalls.probe import NO_TOOL_PROMPTS, TOOL_PROMPTS, probe_prompts, run_probe, summarize
+from punie.eval.probe import NO_TOOL_PROMPTS, TOOL_PROMPTS, probe_prompts, run_probe, summarize
 
 HERMES = '<tool_call>\n{"name": "read_file", "arguments": {"path": "a.py"}}\n</tool_call>'
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from punie.data.generator import DEFAULT_CALL_ONLY_SHARE
+from punie.data.generator import DEFAULT_CALL_ONLY_SHARE, DEFAULT_SIZE, SUITE_SIZE
 from punie.errors import ConfigError, DatasetError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -54,10 +54,10 @@ def _write(ds: Any, out: Path, note: dict[str, Any], *, why_empty: str = "no exa
 def generate_cmd(
     out: Annotated[Path, typer.Argument(help="Output folder (train/valid/test.jsonl).")],
     seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same dataset.")] = 0,
-    size: Annotated[int, typer.Option("--size", help="Number of train conversations.")] = 3000,
+    size: Annotated[int, typer.Option("--size", help="Number of train conversations.")] = DEFAULT_SIZE,
     heldout_size: Annotated[int | None, typer.Option("--heldout-size", help="valid and test size each (default size/10, ≥ 50).")] = None,
     suite: Annotated[Path | None, typer.Option("--suite", help="Also write the held-out punie-tools eval suite here (.jsonl).")] = None,
-    suite_size: Annotated[int, typer.Option("--suite-size", help="Cases in --suite.")] = 300,
+    suite_size: Annotated[int, typer.Option("--suite-size", help="Cases in --suite.")] = SUITE_SIZE,
     call_only_share: Annotated[
         float,
         typer.Option("--call-only-share", min=0.0, max=1.0,

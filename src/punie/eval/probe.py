@@ -7,10 +7,15 @@ broken call markup in a no-tool reply is a false call here as in a report).
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import typer
+
+from punie.models.precision import HELP as DTYPE_HELP
+from punie.models.precision import check_dtype
 from punie.toolcalls.result import NO_CALL_FORMAT
 from punie.toolcalls.scoring import failure_reason, score_case
 
@@ -122,3 +127,58 @@ def summarize(rows: list[ProbeRow]) -> dict[str, Any]:
 
 def rows_to_dicts(rows: list[ProbeRow]) -> list[dict[str, Any]]:
     return [asdict(r) for r in rows]
+
+
+# ---- `punie probe` ----------------------------------------------------------------------------------
+def probe_cmd(
+    model: str | None = typer.Option(None, "--model", help="Model alias, HF folder, .gguf or hub id."),
+    adapter: str | None = typer.Option(None, "--adapter", help="LoRA adapter folder."),
+    base_url: str | None = typer.Option(None, "--base-url", help="Probe an OpenAI-compatible server instead."),
+    n: int = typer.Option(4, "-n", min=1, help="Number of tool prompts and of no-tool prompts."),
+    max_new_tokens: int = typer.Option(128, "--max-new-tokens", min=1),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+    dtype: str = typer.Option("auto", "--dtype", help=f"In-process weights' precision: {DTYPE_HELP}"),
+) -> None:
+    """Which tool-call format does the model emit, does it parse, and is the call right?"""
+    from punie.backends import make_backend
+
+    check_dtype(dtype)
+    backend = make_backend(model, adapter=adapter, base_url=base_url, dtype=dtype)
+    rows = run_probe(backend, n, max_new_tokens=max_new_tokens)
+    summary = summarize(rows)
+    if as_json:
+        report = {"model": model, "adapter": adapter, "base_url": base_url, "summary": summary, "rows": rows_to_dicts(rows)}
+        typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
+        return
+    _print_tables(rows, summary, model or "default", adapter)
+
+
+def _print_tables(rows: list[Any], summary: dict[str, Any], model: str, adapter: str | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    def mark(ok: bool) -> str:
+        return "[green]yes[/]" if ok else "[red]no[/]"
+
+    title = f"punie probe: {model}" + (f" + {adapter}" if adapter else "")
+    table = Table(title=title)
+    for col in ("kind", "prompt", "format", "parsed?", "call right?", "reply"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        reply = r.raw.strip().replace("\n", "⏎")
+        table.add_row(
+            r.kind, r.prompt, r.format, mark(r.parsed), mark(r.correct), reply[:80] + ("…" if len(reply) > 80 else "")
+        )
+    per_format = Table(title="per format")
+    for col in ("format", "replies", "parsed", "right"):
+        per_format.add_column(col)
+    for name, c in summary["formats"].items():
+        per_format.add_row(name, str(c["replies"]), str(c["parsed"]), str(c["correct"]))
+    console = Console()
+    console.print(table)
+    console.print(per_format)
+    console.print(
+        f"tool prompts: {summary['tool_correct']}/{summary['tool_prompts']} right, "
+        f"{summary['tool_parsed']}/{summary['tool_prompts']} parsed; "
+        f"no-tool prompts: {summary['no_tool_correct']}/{summary['no_tool_prompts']} answered without a call"
+    )
