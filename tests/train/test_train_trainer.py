@@ -175,3 +175,17 @@ def test_bf16_autocast_trains_fp32_lora_and_evals(tiny_model_dir: str, data_dir:
     state = torch.load(out / "checkpoint" / "state.pt", weights_only=False)
     moments = [t for s in state["optimizer"]["state"].values() for k, t in s.items() if k in ("exp_avg", "exp_avg_sq")]
     assert moments and {t.dtype for t in moments} == {torch.float32}
+
+
+def test_decision_weight_reaches_the_loss(tiny_model_dir: str, data_dir: Path, tmp_path: Path) -> None:
+    def first_loss(out: Path) -> float:
+        recs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+        return next(r["loss"] for r in recs if r.get("event") == "train")
+
+    kw = dict(iters=1, eval_every=0, eval_samples=0)
+    train(cfg(tiny_model_dir, data_dir, tmp_path / "plain", **kw), progress=False)
+    train(cfg(tiny_model_dir, data_dir, tmp_path / "weighted", decision_weight=8.0, **kw), progress=False)
+    # same data, same init: only the weighting of the decision tokens differs
+    assert abs(first_loss(tmp_path / "plain") - first_loss(tmp_path / "weighted")) > 1e-4
+    with pytest.raises(ConfigError, match="decision weight"):
+        cfg(tiny_model_dir, data_dir, tmp_path / "bad", decision_weight=0.0).validate()

@@ -35,9 +35,6 @@ from punie.train.callbacks import (
 from punie.train.callbacks import say as _say
 from punie.train.config import TrainConfig
 
-# Generated-call evals run all sampled cases in one batch, up to this many rows.
-EVAL_BATCH_SIZE = 48
-
 # Fields that may differ on --resume (they don't change what a step computes; the data fingerprint is checked).
 RESUMABLE_CHANGES = {"data", "output", "iters", "patience", "eval_every", "save_every", "threads", "resume", "overwrite", "eval_samples", "log_every"}
 
@@ -211,7 +208,8 @@ class _Run:
         self.base_model, self.tok = model or load_model(cfg.model, dtype="float32", device=str(self.acc.device))
         self.builder = PromptBuilder(self.tok)
         self.train_ex, self.train_stats = tdata.encode_all(self.splits["train"], self.builder,
-                                                           max_seq_length=cfg.max_seq_length, drop=cfg.drop_long)
+                                                           max_seq_length=cfg.max_seq_length, drop=cfg.drop_long,
+                                                           decision_weight=cfg.decision_weight)
         self.valid_ex, valid_stats = tdata.encode_all(self.splits["valid"], self.builder,
                                                       max_seq_length=cfg.max_seq_length, drop=cfg.drop_long)
         if not self.train_ex:
@@ -310,6 +308,7 @@ class _Run:
         """Validation loss (every rank) and generated tool-call accuracy (main rank, broadcast)."""
         import torch
 
+        from punie.backends.base import DEFAULT_BATCH_SIZE
         from punie.models.precision import dtype_name
         from punie.train.evaluate import make_backend, tool_call_accuracy, validation_loss
 
@@ -321,8 +320,8 @@ class _Run:
                 vloss = validation_loss(model, self.valid_ex, cfg.batch_size, cfg.val_batches, self.acc.device)
             gen: dict[str, Any] = {"tool_call_accuracy": None}
             if self.cases and self.main:
-                # all cases in one batch (up to EVAL_BATCH_SIZE rows): decode steps at 8 rows waste the CPU
-                rows = max(8, cfg.batch_size, min(EVAL_BATCH_SIZE, len(self.cases)))
+                # all cases in one batch (up to DEFAULT_BATCH_SIZE rows): decode steps at 8 rows waste the CPU
+                rows = max(8, cfg.batch_size, min(DEFAULT_BATCH_SIZE, len(self.cases)))
                 with torch.no_grad(), self.autocast():
                     gen = tool_call_accuracy(make_backend(model, self.tok, self.builder, rows), self.cases,
                                              max_new_tokens=cfg.eval_max_new_tokens)
