@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
+from punie.backends.base import DEFAULT_BATCH_SIZE
 from punie.models.precision import HELP as DTYPE_HELP
 from punie.models.registry import DEFAULT_MODEL
 
@@ -147,7 +148,7 @@ def demo_cmd(
     ] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Evaluate only the first N cases per suite.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed for data and training.")] = 0,
-    batch_size: Annotated[int, typer.Option("--eval-batch-size", min=1, help="Generation batch size.")] = 48,
+    batch_size: Annotated[int, typer.Option("--eval-batch-size", min=1, help="Generation batch size.")] = DEFAULT_BATCH_SIZE,
     baseline_sample: Annotated[
         float,
         typer.Option(

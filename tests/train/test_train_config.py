@@ -68,3 +68,10 @@ def test_cli_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
     f.write_text("bogus = 1\n")
     assert main(["train", str(tmp_path), "--config", str(f)]) == 2
     assert "bogus" in capsys.readouterr().err
+
+
+def test_the_shipped_file_keys_are_rendered_from_the_dataclass() -> None:
+    from punie.train.config import config_toml, split_default_config
+
+    header, keys = split_default_config(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
+    assert header.startswith("#") and keys == config_toml()

@@ -6,6 +6,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+# Rows per in-process generate step (eval, demo, sweep, in-training evals): decode steps at a few rows
+# leave the CPU idle, and 48 rows of the tool prompt still fit in memory on a laptop.
+DEFAULT_BATCH_SIZE = 48
+
 
 class InvalidRequest(ValueError):
     """A request a backend refuses before generating (an HTTP 400 in ``punie serve``)."""

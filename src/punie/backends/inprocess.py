@@ -22,7 +22,7 @@ from typing import Any
 
 from punie.backends import _cascade, _constrain, _lmhead, _lookup
 from punie.backends._kvcache import batch_cache
-from punie.backends.base import Generation, GenerationRequest, InvalidRequest, ProgressFn
+from punie.backends.base import DEFAULT_BATCH_SIZE, Generation, GenerationRequest, InvalidRequest, ProgressFn
 from punie.models.compat import cache_kwargs, output_cache
 from punie.models.prompt import PromptBuilder
 
@@ -113,7 +113,7 @@ class InProcessBackend:
         tokenizer: Any,
         *,
         builder: PromptBuilder | None = None,
-        batch_size: int = 48,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         prefix_cache: bool = True,
         max_cached_prefixes: int = 8,
         model_name: str | None = None,

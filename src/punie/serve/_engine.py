@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from punie.backends.base import Backend, Generation, GenerationRequest
+from punie.serve._limits import DEFAULT_LIMITS
 
 log = logging.getLogger("punie.serve")
 
@@ -50,7 +51,8 @@ class _Job:
 class Engine:
     """Runs a Backend's generation in a worker thread, batching concurrent requests by adapter."""
 
-    def __init__(self, backend: Backend, *, max_batch: int = 16, max_queue: int = 1024) -> None:
+    def __init__(self, backend: Backend, *, max_batch: int = DEFAULT_LIMITS.max_batch,
+                 max_queue: int = DEFAULT_LIMITS.max_queue) -> None:
         self.backend = backend
         self.max_batch = max(1, max_batch)
         self.max_queue = max_queue

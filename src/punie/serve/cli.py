@@ -11,9 +11,7 @@ from punie.errors import ConfigError
 from punie.models.precision import HELP as DTYPE_HELP
 from punie.models.precision import check_dtype
 from punie.models.registry import DEFAULT_MODEL
-from punie.serve._app import ServeLimits
-
-_DEFAULTS = ServeLimits()  # the one place the limits' defaults live
+from punie.serve._limits import DEFAULT_LIMITS as _DEFAULTS
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*$")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -57,10 +55,10 @@ def serve_cmd(
         None, "--served-model-name", help="Name clients use for the base model (default: the --model value)."
     ),
     max_tokens_limit: int = typer.Option(
-        2048, "--max-tokens-limit", help="Largest max_tokens a request may ask for."
+        _DEFAULTS.max_tokens_limit, "--max-tokens-limit", help="Largest max_tokens a request may ask for."
     ),
     max_body_bytes: int = typer.Option(
-        1_000_000, "--max-body-bytes", help="Largest request body (413 above)."
+        _DEFAULTS.max_body_bytes, "--max-body-bytes", help="Largest request body (413 above)."
     ),
     batch_size: int = typer.Option(
         _DEFAULTS.max_batch, "--batch-size", help="Concurrent requests generated together."

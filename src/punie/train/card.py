@@ -96,7 +96,9 @@ def model_card(info: dict[str, Any], run_dir: Path | None, folder_name: str) -> 
     """A huggingface_hub ModelCard for an adapter folder (base, data, config, held-out scores, serving)."""
     from huggingface_hub import ModelCard, ModelCardData
 
-    model = str(info.get("base_model") or "smollm2-135m")
+    from punie.models.registry import DEFAULT_MODEL
+
+    model = str(info.get("base_model") or DEFAULT_MODEL)
     prov = base_provenance(model)
     base = portable_base(model, prov)
     cfg = _read_json(run_dir / "config.json") if run_dir else {}

@@ -13,6 +13,7 @@ from typing import Any, Optional  # noqa: UP035  (typer reads Optional[...] anno
 
 import typer
 
+from punie.models.registry import DEFAULT_MODEL
 from punie.train.config import TrainConfig, load_config
 
 
@@ -75,7 +76,7 @@ train_cmd = _build_train_cmd()
 def fuse_cmd(
     adapter: str = typer.Option(..., "--adapter", "-a", help="Adapter folder (a run folder works: its best/)."),
     output: str = typer.Option(..., "--output", "-o", help="Folder for the merged HF model."),
-    model: str = typer.Option("smollm2-135m", "--model", "-m", help="Base model the adapter was trained on."),
+    model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="Base model the adapter was trained on."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty output folder."),
 ) -> None:
     """Merge an adapter into its base model; save model + tokenizer as an HF folder."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import textwrap
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 from punie.errors import ConfigError
 from punie.models.precision import HELP as DTYPE_HELP
 from punie.models.precision import check_dtype
+from punie.models.registry import DEFAULT_MODEL
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.toml")
 # Named configs shipped with punie (``punie demo --preset NAME``); each file holds only the keys it
@@ -32,7 +34,7 @@ def _f(default: Any, help: str, *, short: str | None = None, flag: bool = True) 
 
 @dataclass
 class TrainConfig:
-    model: str = _f("smollm2-135m", "Base model: alias, HF folder, .gguf file or hub id.", short="-m")
+    model: str = _f(DEFAULT_MODEL, "Base model: alias, HF folder, .gguf file or hub id.", short="-m")
     data: str = _f("", "Dataset folder (train.jsonl, valid.jsonl[, test.jsonl]).", flag=False)
     output: str = _f("adapters/punie", "Run folder; the adapter goes to OUT/best (and OUT/last).", short="-o")
     iters: int = _f(70, "Optimizer steps.")
@@ -207,3 +209,39 @@ def preset_config(name: str) -> TrainConfig:
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}", location="--preset", hint=f"one of: {', '.join(PRESETS)}")
     return load_config(PRESETS[name])
+
+
+# ---- the shipped default_config.toml: its keys are rendered from the dataclass --------------------------
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    return repr(value)
+
+
+def config_toml(cfg: TrainConfig | None = None) -> str:
+    """Every config-file key of ``cfg`` (default: the dataclass defaults) under its help text, as TOML."""
+    cfg = cfg or TrainConfig()
+    lines: list[str] = []
+    for f in fields(TrainConfig):
+        if not f.metadata.get("flag", True):  # DATA_DIR is an argument, not a file key
+            continue
+        lines += textwrap.wrap(f.metadata["help"], 100, initial_indent="# ", subsequent_indent="# ")
+        lines.append(f"{f.name} = {_toml_value(getattr(cfg, f.name))}")
+    return "\n".join(lines) + "\n"
+
+
+def split_default_config(text: str) -> tuple[str, str]:
+    """(the hand-written comment header, the rendered keys) of default_config.toml's text."""
+    first_key = config_toml().splitlines()[0]  # the first key's help line starts the rendered part
+    at = text.index(first_key) if first_key in text else len(text)
+    return text[:at], text[at:]
+
+
+def write_default_config(path: Path = DEFAULT_CONFIG_PATH) -> Path:
+    """Re-render the keys of default_config.toml from TrainConfig, keeping its comment header (run it
+    after changing a default: ``python -c "from punie.train.config import write_default_config as w; w()"``)."""
+    header, _ = split_default_config(path.read_text(encoding="utf-8"))
+    path.write_text(header + config_toml(), encoding="utf-8")
+    return path

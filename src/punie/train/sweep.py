@@ -83,6 +83,7 @@ def score_on_suite(adapter_dir: Path, model: str, suite: str, sample: float = 1.
     The in-training valid eval is a few dozen turns: fine to pick a checkpoint, too noisy to rank
     configurations. This is the same measurement ``punie eval --adapter`` makes.
     """
+    from punie.backends.base import DEFAULT_BATCH_SIZE
     from punie.backends.inprocess import InProcessBackend
     from punie.eval.runner import run_eval
     from punie.eval.suites import load_suite
@@ -91,7 +92,7 @@ def score_on_suite(adapter_dir: Path, model: str, suite: str, sample: float = 1.
     chosen = load_suite(suite).sample(sample)
     peft_model, tok = load_model(model, adapter=str(adapter_dir))
     peft_model.eval()
-    backend = InProcessBackend(peft_model, tok, batch_size=48, model_name=model, adapter=str(adapter_dir), merge_adapter=True)
+    backend = InProcessBackend(peft_model, tok, batch_size=DEFAULT_BATCH_SIZE, model_name=model, adapter=str(adapter_dir), merge_adapter=True)
     report = run_eval(backend, [chosen], model_name=model, adapter=str(adapter_dir), progress=progress)
     cats = report["categories"]
     scores = {

@@ -11,7 +11,6 @@ This module also evaluates any tool-call case from a user's suite file.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
