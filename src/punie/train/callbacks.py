@@ -40,6 +40,11 @@ class Hooks:
     def log(self, text: str) -> None:
         self._call("log", text)
 
+    def on_plan(self, total: int, why: str) -> None:
+        """The run's step count changed (a time budget sized it)."""
+        self._call("on_plan", total)
+        self.log(why)
+
     def on_end(self, result: Any, summary: dict[str, Any]) -> None:
         self._call("on_end", result, summary)
 
@@ -73,6 +78,9 @@ class MetricsFile:
     def on_eval(self, rec: dict[str, Any], best: bool) -> None:
         self.add(rec)
 
+    def on_plan(self, total: int) -> None:
+        self.iters = total
+
     def add(self, rec: dict[str, Any]) -> None:
         self.records.append(rec)
         if self.enabled:
@@ -99,6 +107,9 @@ class TensorBoard:
 
     def on_eval(self, rec: dict[str, Any], best: bool) -> None:
         self._add(rec)
+
+    def on_plan(self, total: int) -> None:
+        self.iters = total
 
     def _add(self, rec: dict[str, Any]) -> None:
         if self.writer is not None:
@@ -137,6 +148,9 @@ class ProgressBar:
         )
         self.bar.start()
         self.task = self.bar.add_task("train", total=total, completed=start, loss="-", tps="-", acc="")
+
+    def on_plan(self, total: int) -> None:
+        self.bar.update(self.task, total=total)
 
     def on_train(self, rec: dict[str, Any]) -> None:
         self.bar.update(self.task, advance=1, loss=f"{rec['loss']:.4f}", tps=f"{rec['tokens_per_s']:,.0f}")

@@ -37,7 +37,11 @@ class TrainConfig:
     model: str = _f(DEFAULT_MODEL, "Base model: alias, HF folder, .gguf file or hub id.", short="-m")
     data: str = _f("", "Dataset folder (train.jsonl, valid.jsonl[, test.jsonl]).", flag=False)
     output: str = _f("adapters/punie", "Run folder; the adapter goes to OUT/best (and OUT/last).", short="-o")
-    iters: int = _f(70, "Optimizer steps.")
+    iters: int = _f(70, "Optimizer steps (the most, when time_budget is set).")
+    time_budget: float = _f(
+        0.0, "Seconds of training: after warmup the run measures its speed and plans as many steps as fit "
+        "(at most iters; the cosine schedule ends there). 0 = exactly iters steps."
+    )
     learning_rate: float = _f(2e-3, "Peak learning rate (AdamW; linear warmup, then cosine decay).")
     lora_rank: int = _f(16, "LoRA rank r.")
     lora_alpha: float = _f(32.0, "LoRA alpha (scale = alpha / rank).")
@@ -102,6 +106,8 @@ class TrainConfig:
 
         if self.lora_rank < 1:
             raise bad("lora_rank", f"LoRA rank must be at least 1 (got {self.lora_rank})")
+        if self.time_budget < 0:
+            raise bad("time_budget", f"time budget must not be negative (got {self.time_budget})")
         if not self.decision_weight > 0:
             raise bad("decision_weight", f"decision weight must be positive (got {self.decision_weight})")
         if not self.learning_rate > 0:

@@ -169,6 +169,42 @@ def eval_info(erec: dict[str, Any]) -> dict[str, Any]:
     return {k: erec[k] for k in keys if k in erec}
 
 
+def _now() -> float:
+    return time.perf_counter()
+
+
+class StepBudget:
+    """Fits the number of steps to ``time_budget`` seconds of training, never more than ``iters``.
+
+    At the end of warmup (at least step 3), and again at a quarter of the plan, the run measures its
+    own seconds per step (the mean since step 1, which pays for warm-up allocations) and plans as many
+    steps as the rest of the budget holds. Only the cosine part of the schedule depends on the count,
+    and it has barely moved at those two points, so the run ends its schedule where the time ends.
+    The final eval comes on top of the budget.
+    """
+
+    def __init__(self, seconds: float, cap: int, warmup: int) -> None:
+        self.seconds, self.cap = seconds, cap
+        self.check_at = max(3, warmup)
+        self.t0 = _now()
+        self.t1: float | None = None
+        self.rechecked = False
+
+    def after(self, step: int, total: int) -> int | None:
+        """Called after each step; a new step count at a check point, else None."""
+        now = _now()
+        if step == 1:
+            self.t1 = now
+        if step != self.check_at or self.t1 is None or step >= total:
+            return None
+        per_step = (now - self.t1) / (step - 1)
+        planned = step + int(max(0.0, self.seconds - (now - self.t0)) / max(per_step, 1e-9))
+        planned = max(step, min(self.cap, planned))
+        if not self.rechecked and planned // 4 > step:
+            self.check_at, self.rechecked = planned // 4, True
+        return planned
+
+
 class _Run:
     """One training run's state (data, model with LoRA, optimizer) and the step and eval that use it."""
 
@@ -194,7 +230,7 @@ class _Run:
         torch.manual_seed(cfg.seed)
         self._setup_data(model)
         self._setup_lora()
-        self.best, self.start_step = BestTracker(), 0
+        self.best, self.start_step, self.total = BestTracker(), 0, cfg.iters
         if resume:
             self._resume()
 
@@ -249,7 +285,14 @@ class _Run:
                                      scheduler=self.scheduler)
         self.start_step = int(state["step"])
         self.best = BestTracker.from_state(state)
+        if self.cfg.time_budget and state.get("total"):  # the plan the budget made, so the resume is exact
+            self.set_total(min(self.cfg.iters, int(state["total"])))
         _say(self.talk, f"resuming {self.out} at step {self.start_step}")
+
+    def set_total(self, total: int) -> None:
+        """Size the run (and its cosine schedule) to ``total`` steps."""
+        self.total = total
+        self.scheduler.lr_lambdas = [lr_schedule(self.cfg.warmup, total) for _ in self.scheduler.lr_lambdas]
 
     def autocast(self) -> Any:
         import torch
@@ -353,7 +396,8 @@ class _Run:
 
         if self.main:
             ckpt.save_checkpoint(self.out / "checkpoint", model=self.model, optimizer=self.optimizer,
-                                 scheduler=self.scheduler, progress={"step": step, **self.best.state()})
+                                 scheduler=self.scheduler,
+                                 progress={"step": step, "total": self.total, **self.best.state()})
         self.acc.wait_for_everyone()
 
     def release(self) -> None:
@@ -418,13 +462,18 @@ def train(
         _write_run_files(cfg, run.out, fp, resume=resume)
     hooks = _hooks(run, fp, callbacks or [], resume=resume)
     clock = _Clock()
+    budget = StepBudget(cfg.time_budget, cfg.iters, cfg.warmup) if cfg.time_budget and not resume else None
     stop_reason, last_eval_step, step = "completed", -1, run.start_step
     try:
-        for step in range(run.start_step + 1, cfg.iters + 1):
+        while step < run.total:
+            step += 1
             rec = run.step(step)
             clock.add(run.seen_examples, run.seen_tokens)
+            if budget and (planned := _agreed(run, budget.after(step, run.total))) is not None:
+                run.set_total(planned)
+                hooks.on_plan(planned, f"time budget {cfg.time_budget:.0f}s: {planned} steps")
             hooks.on_train(rec)
-            is_eval = (cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.iters
+            is_eval = (cfg.eval_every and step % cfg.eval_every == 0) or step == run.total
             if is_eval:
                 erec = run.evaluate(step)
                 last_eval_step = step
@@ -455,6 +504,15 @@ def train(
         atomic_write_text(run.out / "summary.json", json.dumps(summary, indent=2, sort_keys=True, default=str))
         hooks.on_end(result, summary)
     return result
+
+
+def _agreed(run: _Run, planned: int | None) -> int | None:
+    """Every process takes the main process's plan (their clocks differ a little)."""
+    if run.world == 1:
+        return planned
+    from accelerate.utils import broadcast_object_list
+
+    return broadcast_object_list([planned])[0]
 
 
 class _Clock:
