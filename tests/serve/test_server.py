@@ -77,6 +77,19 @@ def test_tool_choice_none_and_named_reach_the_backend(
     assert [t["function"]["name"] for t in fake_backend.requests[-1].tools or []] == ["write_file"]
 
 
+def assemble_calls(deltas: list) -> list[tuple[str, dict]]:
+    """What an OpenAI client builds from ``delta.tool_calls``: per index, the name and the
+    concatenated argument fragments."""
+    names: dict[int, str] = {}
+    args: dict[int, str] = {}
+    for d in deltas:
+        for tc in d.tool_calls or []:
+            if tc.function and tc.function.name:
+                names[tc.index] = tc.function.name
+            args[tc.index] = args.get(tc.index, "") + ((tc.function and tc.function.arguments) or "")
+    return [(names[i], json.loads(args[i])) for i in sorted(names)]
+
+
 def test_streaming_content_and_tool_calls(client: openai.OpenAI) -> None:
     kwargs = {"model": "alpha", "messages": [{"role": "user", "content": "read docs/x.md"}], "tools": TOOLS}
     chunks = list(
@@ -85,13 +98,11 @@ def test_streaming_content_and_tool_calls(client: openai.OpenAI) -> None:
     deltas = [c.choices[0].delta for c in chunks if c.choices]
     assert deltas[0].role == "assistant"
     content = "".join(d.content or "" for d in deltas)
-    calls = [tc for d in deltas for tc in d.tool_calls or []]
+    calls = assemble_calls(deltas)
     finish = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
     assert sum(1 for d in deltas if d.content) >= 3  # content came in pieces, not at the end
     assert content == "Let me look."
-    assert [(tc.function.name, json.loads(tc.function.arguments or "")) for tc in calls] == [
-        ("read_file", {"path": "docs/x.md"})
-    ]
+    assert calls == [("read_file", {"path": "docs/x.md"})]
     assert finish == ["tool_calls"]
     assert chunks[-1].usage is not None
     # same answer as without streaming
@@ -331,3 +342,38 @@ def test_handlers_work_without_a_socket(fake_backend: FakeBackend) -> None:
         assert r.json()["choices"][0]["message"]["content"] == "[alpha] you said: yo"
         r = http.post("/v1/chat/completions", content=b"nope", headers={"content-type": "application/json"})
         assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json"
+
+
+def test_streamed_tool_call_arguments_arrive_as_they_are_written() -> None:
+    import openai
+
+    from punie.toolcalls import render_calls
+
+    wanted = [
+        {"name": "read_file", "arguments": {"path": "src/app.py"}},
+        {"name": "read_file", "arguments": {"path": 'docs/a "quoted" é.md' + "/x" * 40}},
+    ]
+
+    def script(req: object, adapter: str | None) -> str:
+        return "Reading both.\n" + render_calls(wanted) + "\nunknown <tool_call>{\"name\": \"nope\", \"arguments\": {}}</tool_call>"
+
+    backend = FakeBackend(script, chunk=2)
+    app = create_app(backend, model_name="base")
+    kwargs = {"model": "base", "messages": [{"role": "user", "content": "go"}], "tools": TOOLS, "max_tokens": 200}
+    with ServerThread(app) as srv, openai.OpenAI(base_url=srv.base_url, api_key="x", max_retries=0) as client:
+        chunks = list(client.chat.completions.create(stream=True, **kwargs))
+        full = client.chat.completions.create(**kwargs).choices[0].message
+    deltas = [c.choices[0].delta for c in chunks if c.choices]
+    pieces = [tc for d in deltas for tc in d.tool_calls or []]
+    # each call: first its index, id and name (no arguments yet), then argument fragments
+    firsts = [tc for tc in pieces if tc.id]
+    assert [(tc.index, tc.function.name, tc.function.arguments) for tc in firsts] == [
+        (0, "read_file", ""), (1, "read_file", "")
+    ]
+    fragments = [tc for tc in pieces if not tc.id]
+    assert len([f for f in fragments if f.index == 1]) > 10  # streamed while written, not in one piece
+    # the fragments of each call concatenate to exactly the final (non-streamed) arguments
+    assert assemble_calls(deltas) == [(c["name"], c["arguments"]) for c in wanted]
+    assert [json.loads(tc.function.arguments) for tc in full.tool_calls] == [c["arguments"] for c in wanted]
+    assert "".join(d.content or "" for d in deltas) == full.content
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["tool_calls"]

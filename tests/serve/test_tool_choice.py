@@ -52,15 +52,24 @@ def oa(tiny_server):  # type: ignore[no-untyped-def]
 
 def _streamed(oa: openai.OpenAI, model: str = "tiny", **kw) -> tuple[str, list[dict], str | None]:  # type: ignore[no-untyped-def]
     content, calls, finish = "", {}, None
+    dropped: set[int] = set()
     for chunk in oa.chat.completions.create(model=model, messages=MSG, stream=True, **kw):
         if not chunk.choices:
             continue
         ch = chunk.choices[0]
         content += ch.delta.content or ""
-        for tc in ch.delta.tool_calls or []:
-            calls[tc.index] = {"name": tc.function.name, "arguments": json.loads(tc.function.arguments)}
+        for tc in ch.delta.tool_calls or []:  # the name first, then argument fragments to concatenate
+            got = calls.setdefault(tc.index, {"name": "", "arguments": ""})
+            got["name"] = got["name"] or tc.function.name or ""
+            got["arguments"] += tc.function.arguments or ""
         finish = ch.finish_reason or finish
-    return content, [calls[i] for i in sorted(calls)], finish
+        # a call cut off by max_tokens was streamed in part: the last chunk names it as dropped
+        dropped = set((getattr(chunk, "punie", None) or {}).get("dropped_tool_calls", [])) | dropped
+    out = [
+        {"name": c["name"], "arguments": json.loads(c["arguments"])}
+        for i, c in sorted(calls.items()) if i not in dropped
+    ]
+    return content, out, finish
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 from hypothesis import HealthCheck, given, settings
@@ -10,7 +11,16 @@ from negatives import NEGATIVES
 from toolcall_cases import CASES, SAME_CALL_TABLE, TOOLS
 
 from punie.toolcalls import parse
-from punie.toolcalls.stream import ArgumentsDelta, CallEnd, CallStart, Content, StreamParser, replay
+from punie.toolcalls.stream import (
+    ArgsWriter,
+    ArgumentsDelta,
+    CallDropped,
+    CallEnd,
+    CallStart,
+    Content,
+    StreamParser,
+    replay,
+)
 
 MIXED = [
     'Let me check.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Tokyo"}}\n</tool_call>\n'
@@ -71,9 +81,64 @@ def test_content_streams_before_the_markup_and_calls_before_the_end() -> None:
     ends = [i for i, e in seen if isinstance(e, CallEnd)]
     # the first two while the text goes on; the last one ends the text, so it waits for finish()
     assert len(ends) == 2 and ends[0] <= text.index("<tool_call>", text.index("</tool_call>"))
+    # each call: its name, its arguments in pieces as they are written, its end
     kinds = [type(e) for _, e in seen if not isinstance(e, Content)]
-    assert kinds[:3] == [CallStart, ArgumentsDelta, CallEnd]
-    assert [type(e) for e in sp.finish()] == [CallStart, ArgumentsDelta, CallEnd]
+    assert kinds[0] is CallStart and kinds.count(CallStart) == 3 and kinds.count(CallEnd) == 2
+    assert kinds.count(ArgumentsDelta) > 3
+    assert [type(e) for e in sp.finish()] == [CallEnd]
+
+
+def test_arguments_stream_while_the_call_is_written() -> None:
+    args = {"path": "hello.py", "content": 'def main():\n    print("hi é")\n', "n": -2.5, "ok": True}
+    text = 'Writing it.\n<tool_call>\n{"name": "write_file", "arguments": ' + json.dumps(args) + "}\n</tool_call>"
+    sp = StreamParser()
+    seen: list[tuple[int, object]] = []
+    for i in range(len(text)):
+        seen += [(i, e) for e in sp.feed(text[i])]
+    start = next(i for i, e in seen if isinstance(e, CallStart))
+    assert start <= text.index('{"path"')  # the name goes out as the arguments begin
+    deltas = [(i, e.text) for i, e in seen if isinstance(e, ArgumentsDelta)]
+    assert len(deltas) > 10 and deltas[0][0] < text.index('"content"')
+    rest = sp.finish()
+    got = "".join(t for _, t in deltas) + "".join(e.text for e in rest if isinstance(e, ArgumentsDelta))
+    assert got == json.dumps(args, ensure_ascii=False)  # exactly what a whole reply's arguments read
+    assert isinstance(rest[-1], CallEnd) and rest[-1].call == {"name": "write_file", "arguments": args}
+
+
+def test_a_call_cut_off_is_dropped_not_committed() -> None:
+    sp = StreamParser()
+    events = sp.feed('<tool_call>{"name": "read_file", "arguments": {"path": "src/a')
+    assert [type(e) for e in events] == [CallStart, ArgumentsDelta]
+    assert [type(e) for e in sp.finish()] == [CallDropped]
+    assert sp.result is not None and sp.result.calls == []
+    # the next call gets a new index: a dropped index is never reused
+    content, calls, res = replay(['<tool_call>{"name": "read_file", "arguments": {"path": "a"}, "name": "x"}</tool_call>'])
+    assert calls == res.calls
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(
+        st.text(max_size=5),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+            lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=3), kids, max_size=3),
+            max_leaves=8,
+        ),
+        max_size=4,
+    ),
+    st.lists(st.integers(min_value=0, max_value=400), max_size=10),
+    st.booleans(),
+)
+def test_the_arguments_writer_rewrites_any_object_as_json_dumps(value: dict, cuts: list[int], ascii_: bool) -> None:
+    src = json.dumps(value, ensure_ascii=ascii_, indent=None if cuts[:1] != [0] else 1)
+    w = ArgsWriter(0)
+    out = ""
+    points = sorted({len(src), *(c % (len(src) + 1) for c in cuts)})
+    for p in points:
+        out += w.feed(src[:p])
+    assert w.done and not w.failed
+    assert out == json.dumps(value, ensure_ascii=False)
 
 
 def test_a_possible_marker_prefix_is_held_back() -> None:

@@ -18,7 +18,7 @@ from punie.backends.base import Backend, InvalidRequest
 from punie.errors import ServeError
 from punie.serve._engine import Engine, Overloaded, StreamEnd
 from punie.serve._limits import ServeLimits
-from punie.serve._stream import StreamSplitter
+from punie.serve._stream import StopCutter, StreamSplitter, ToolCallChunks
 from punie.serve._wire import (
     APIError,
     Plan,
@@ -30,6 +30,8 @@ from punie.serve._wire import (
     read_reply,
     sse,
 )
+from punie.toolcalls import tool_name
+from punie.toolcalls.stream import StreamParser
 
 log = logging.getLogger("punie.serve")
 
@@ -274,9 +276,13 @@ async def chat_completions(request: Request) -> Response:
 async def stream_events(
     engine: Engine, adapter: str | None, plan: Plan, model: str, completion_id: str
 ) -> AsyncIterator[str]:
-    """SSE chunks: role, content deltas as they come, complete tool calls, finish, [DONE]."""
+    """SSE chunks: role, content deltas as they come, tool calls as they are written (name first,
+    then argument fragments), finish, [DONE]."""
     created = int(time.time())
-    splitter = StreamSplitter(watch_calls=plan.parse_calls, stop=plan.request.stop)
+    splitter = StreamSplitter(watch_calls=False, stop=plan.request.stop)
+    cutter = StopCutter(plan.request.stop)
+    parser = StreamParser(plan.tools) if plan.parse_calls else None
+    calls = ToolCallChunks({tool_name(t) for t in plan.tools}, plan.request.parallel_tool_calls)
     end = StreamEnd()
     # opened here, not in the handler: a client gone before streaming starts never queues a job
     try:
@@ -292,10 +298,16 @@ async def stream_events(
                 if isinstance(item, StreamEnd):
                     end = item
                     break
-                safe = splitter.feed(item)
-                if safe:
-                    yield sse(chunk_body(completion_id, model, created, {"content": safe}))
-                if splitter.stopped:
+                if parser is None:
+                    safe = splitter.feed(item)
+                    if safe:
+                        yield sse(chunk_body(completion_id, model, created, {"content": safe}))
+                    if splitter.stopped:
+                        break
+                    continue
+                for delta in calls.deltas(parser.feed(cutter.feed(item))):
+                    yield sse(chunk_body(completion_id, model, created, delta))
+                if cutter.stopped:
                     break
         except Exception as exc:  # headers are sent: report the failure in-stream, OpenAI-style
             log.exception("stream failed")
@@ -303,13 +315,23 @@ async def stream_events(
             yield sse(err.body())
             yield sse("[DONE]")
             return
-        reply = read_reply(splitter.text, plan, end.finish_reason)
-        rest = splitter.finish(reply.content)
-        if rest:
-            yield sse(chunk_body(completion_id, model, created, {"content": rest}))
-        for i, call in enumerate(reply.tool_calls):
-            yield sse(chunk_body(completion_id, model, created, {"tool_calls": [{"index": i, **call}]}))
-        yield sse(chunk_body(completion_id, model, created, {}, reply.finish_reason))
+        if parser is None:
+            reply = read_reply(splitter.text, plan, end.finish_reason)
+            rest = splitter.finish(reply.content)
+            if rest:
+                yield sse(chunk_body(completion_id, model, created, {"content": rest}))
+        else:
+            events = parser.feed(cutter.flush()) + parser.finish()
+            for delta in calls.deltas(events):
+                yield sse(chunk_body(completion_id, model, created, delta))
+            reply = read_reply(cutter.text, plan, end.finish_reason)
+            if calls.dropped:
+                reply.parse_errors.append(
+                    f"tool_calls {calls.dropped} were streamed in part, then were not calls (cut off or malformed)"
+                )
+        last = chunk_body(completion_id, model, created, {}, reply.finish_reason)
+        last["punie"] = {"format": reply.format, "parse_errors": reply.parse_errors, "dropped_tool_calls": calls.dropped}
+        yield sse(last)
         if plan.include_usage:
             usage = chunk_body(completion_id, model, created, {})
             usage["choices"] = []

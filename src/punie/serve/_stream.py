@@ -9,6 +9,7 @@ non-streaming request returns.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 
 
@@ -101,3 +102,75 @@ class StreamSplitter:
         final = final_content or ""
         sent = self.sent_text
         return final[len(sent) :] if final.startswith(sent) else ""
+
+
+class StopCutter:
+    """Cuts a stream of text at the first stop string; a suffix that may begin one is held back."""
+
+    def __init__(self, stop: list[str] | None) -> None:
+        self.stop = [s for s in stop or [] if s]
+        self.text = ""  # everything passed on (cut at a stop string)
+        self.buf = ""  # received, not passed on yet
+        self.stopped = False
+
+    def feed(self, delta: str) -> str:
+        if self.stopped:
+            return ""
+        self.buf += delta
+        cuts = [i for s in self.stop if (i := self.buf.find(s)) >= 0]
+        if cuts:
+            out, self.buf, self.stopped = self.buf[: min(cuts)], "", True
+        else:
+            keep = max((k for s in self.stop for k in range(1, len(s)) if self.buf.endswith(s[:k])), default=0)
+            out, self.buf = self.buf[: len(self.buf) - keep], self.buf[len(self.buf) - keep :]
+        self.text += out
+        return out
+
+    def flush(self) -> str:
+        """The held-back tail, at the end of the stream (it began no stop string after all)."""
+        out, self.buf = self.buf, ""
+        self.text += out
+        return out
+
+
+class ToolCallChunks:
+    """The incremental parser's events → OpenAI ``delta`` objects: ``content`` pieces, and per call a
+    first ``tool_calls`` entry with ``index``, ``id``, ``type`` and ``function.name`` (arguments ""),
+    then ``function.arguments`` fragments as the model writes them. Calls to tools that were not
+    offered, and calls after the first when ``parallel_tool_calls`` is false, are not sent (the final
+    reply drops them too)."""
+
+    def __init__(self, offered: set[str], parallel: bool) -> None:
+        self.offered = offered
+        self.parallel = parallel
+        self.index: dict[int, int] = {}  # parser's call index → OpenAI index, for calls sent
+        self.open: set[int] = set()  # OpenAI indices started and not ended
+        self.ended: list[dict[str, object]] = []  # calls sent and ended
+        self.dropped: list[int] = []  # OpenAI indices started, then not calls after all
+
+    def deltas(self, events: Sequence[object]) -> list[dict[str, object]]:
+        from punie.serve._wire import new_id
+        from punie.toolcalls.stream import ArgumentsDelta, CallDropped, CallEnd, CallStart, Content
+
+        out: list[dict[str, object]] = []
+        for e in events:
+            if isinstance(e, Content):
+                if e.text:
+                    out.append({"content": e.text})
+            elif isinstance(e, CallStart):
+                if e.name in self.offered and (self.parallel or not (self.ended or self.open)):
+                    i = self.index[e.index] = len(self.index)
+                    self.open.add(i)
+                    fn = {"name": e.name, "arguments": ""}
+                    out.append({"tool_calls": [{"index": i, "id": new_id("call_"), "type": "function", "function": fn}]})
+            elif isinstance(e, ArgumentsDelta):
+                if e.index in self.index and e.text:
+                    out.append({"tool_calls": [{"index": self.index[e.index], "function": {"arguments": e.text}}]})
+            elif isinstance(e, CallEnd):
+                if e.index in self.index:
+                    self.open.discard(self.index[e.index])
+                    self.ended.append(e.call)
+            elif isinstance(e, CallDropped) and e.index in self.index:
+                self.open.discard(self.index[e.index])
+                self.dropped.append(self.index[e.index])
+        return out
