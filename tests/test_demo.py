@@ -145,3 +145,14 @@ def test_demo_summary_deltas_are_paired_on_shared_cases() -> None:
     # paired: 80 % → 100 % on the 50 shared cases; unpaired (80 % vs 110/120) would read +11.7
     assert "+20.0 pt*" in overall and "(50)" in overall and "+11.7" not in overall, overall
     assert "10 fixed" in text and "0 broken" in text, text
+
+
+def test_demo_minutes_budget_plans_the_training_steps(tmp_path: Path, tiny_model_dir: str) -> None:
+    from punie.demo import BUDGET_MAX_ITERS
+
+    # a budget already spent by the baseline: training gets the 5 s floor and plans its steps from its speed
+    summary = _run_demo(tmp_path, tiny_model_dir, iters=2, limit=2, size=40, more=("--minutes", "0.01"))
+    train = summary["train"]
+    assert train["time_budget_s"] == 5.0
+    assert 3 <= train["steps"] < BUDGET_MAX_ITERS  # more than the config's 2 steps, fewer than the cap
+    assert train["examples_seen"] == 4 * train["steps"]

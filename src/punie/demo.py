@@ -27,6 +27,16 @@ DEFAULT_SUITES = ("punie-tools", "reasoning")  # code/agentic are minutes each o
 # The base model calls no tool in the trained format (1 % on punie-tools): a stratified share of the
 # suite measures that as well as all of it, and the minutes saved go to training.
 BASELINE_SAMPLE = 0.2
+# The 10-minute budget (`--minutes`): training gets what the other steps leave. They are estimated from
+# the baseline eval just run: the adapter eval runs all of punie-tools where the baseline ran a fifth,
+# and its replies are longer (measured 1.8-2.1x the baseline's time on 2 cores); the trainer's setup
+# and its final in-training eval, and the report, take ~10-20 s each.
+DEMO_MINUTES = 10.0
+ADAPTER_EVAL_FACTOR = 2.2
+FIXED_OVERHEAD_S = 40.0
+# With a budget the steps are planned from the measured speed, up to this many (a machine ~4x faster
+# than the 2-core fp32 one the default was tuned on; the generated data covers it without repeats).
+BUDGET_MAX_ITERS = 300
 
 
 def data_size(cfg: Any) -> int:
@@ -160,6 +170,13 @@ def demo_cmd(
     dtype: Annotated[
         str | None, typer.Option("--dtype", help=f"Precision of training and evals: {DTYPE_HELP} [default: the config's]")
     ] = None,
+    minutes: Annotated[
+        float | None,
+        typer.Option("--minutes", min=0.0, help="Wall-time budget of the whole demo (the one-time model conversion "
+                     "excluded): training plans as many steps as the time left after the other steps holds "
+                     "(measured after warmup). 0 = the config's steps exactly. [default: 10 with the default "
+                     "preset; off with --preset thorough, --config or --iters]"),
+    ] = None,
 ) -> None:
     """The main job: data → baseline eval → LoRA training → adapter eval → comparison report + verdict."""
     """The main job: data → baseline eval → LoRA training → adapter eval → comparison report + verdict."""
@@ -168,6 +185,8 @@ def demo_cmd(
     demo = _Demo(out.resolve(), model, seed=seed, limit=limit, batch_size=batch_size)
     suites = [load_suite(s) for s in (suite or DEFAULT_SUITES)]  # bad names fail before any work
     cfg = _train_config(demo, preset, config, iters=iters, dtype=dtype)
+    if minutes is None:
+        minutes = DEMO_MINUTES if preset == "default" and not (config or iters) else 0.0
     _prepare_out(demo.out)
     with demo.timed("model ready (conversion on first run)"):
         from punie.models.loading import resolve_model
@@ -178,7 +197,7 @@ def demo_cmd(
     with demo.timed("baseline eval", "2/5 baseline eval"):
         base = _baseline_step(demo, cfg, suites, tool_suite, baseline_sample)
     with demo.timed("training", "3/5 LoRA training"):
-        result = _train_step(cfg, splits, base)
+        result = _train_step(_budgeted(demo, cfg, minutes), splits, base)
     with demo.timed("adapter eval", "4/5 adapter eval"):
         cand = _adapter_step(demo, suites, base, result)
     demo.console.rule("[bold]5/5 report")
@@ -274,6 +293,18 @@ def _baseline_step(demo: _Demo, cfg: Any, suites: list[Any], tool_suite: Any, ba
     return _Eval(report, html, run_id, model, tok)
 
 
+def _budgeted(demo: _Demo, cfg: Any, minutes: float) -> Any:
+    """The config with ``time_budget``: the demo's minutes less what has run and what is still to come."""
+    if not minutes:
+        return cfg
+    spent = time.perf_counter() - demo.t_start - demo.timings["model ready (conversion on first run)"]
+    later = ADAPTER_EVAL_FACTOR * demo.timings["baseline eval"] + FIXED_OVERHEAD_S
+    seconds = max(5.0, 60 * minutes - spent - later)  # spent already: warmup and its check only
+    demo.console.print(f"time budget {minutes:g} min: {seconds:.0f}s of training steps "
+                       f"(spent {spent:.0f}s, adapter eval and report estimated at {later:.0f}s)", markup=False)
+    return cfg.replace(time_budget=seconds, iters=max(cfg.iters, BUDGET_MAX_ITERS)).validate()
+
+
 def _train_step(cfg: Any, splits: dict[str, Any], base: _Eval) -> Any:
     """LoRA training on the validated splits; on the base model itself when it holds float32 weights
     (what training keeps), else on a float32 copy the trainer loads."""
@@ -339,6 +370,7 @@ def _report_step(demo: _Demo, cfg: Any, base: _Eval, cand: _Eval, result: Any, *
             "best_metric": result.best_metric,
             "examples_per_s": result.examples_per_s,
             "examples_seen": result.steps * cfg.batch_size * cfg.grad_accum,
+            "time_budget_s": result.time_budget_s,
             "resolved_dtype": result.resolved_dtype,
             "preset": preset,
         },

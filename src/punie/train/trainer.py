@@ -59,6 +59,7 @@ class TrainResult:
     tokens_per_s: float = 0.0
     supervised_share: float = 0.0
     resolved_dtype: str = "float32"  # what --dtype auto became on this machine
+    time_budget_s: float = 0.0  # the config's time_budget (0: the steps were fixed)
     run_id: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -545,6 +546,7 @@ def _result(run: _Run, records: list[dict[str, Any]], step: int, stop_reason: st
         tokens_per_s=clock.tokens / seconds if seconds else 0.0,
         supervised_share=run.train_stats.share,
         resolved_dtype=dtype_name(run.compute),
+        time_budget_s=run.cfg.time_budget,
     )
 
 
