@@ -8,7 +8,7 @@ import copy
 import pytest
 import torch
 
-from punie.backends import _cascade, inprocess
+from punie.backends import _cascade, _decode_plain
 from punie.backends.base import GenerationRequest
 from punie.backends.inprocess import InProcessBackend
 
@@ -32,7 +32,7 @@ def lively_bf16(lively):  # type: ignore[no-untyped-def]
 def _kv_dtypes(monkeypatch) -> list[tuple[torch.dtype, torch.dtype]]:  # type: ignore[no-untyped-def]
     """(keys, values) dtype of every KV store the backend fills: cascade stores and plain-path caches."""
     seen: list[tuple[torch.dtype, torch.dtype]] = []
-    real_kv, real_cache = _cascade.CascadeKV, inprocess.batch_cache
+    real_kv, real_cache = _cascade.CascadeKV, _decode_plain.batch_cache
 
     class Spy(real_kv):  # type: ignore[misc, valid-type]
         def __init__(self, *a, **k) -> None:  # type: ignore[no-untyped-def]
@@ -45,7 +45,7 @@ def _kv_dtypes(monkeypatch) -> list[tuple[torch.dtype, torch.dtype]]:  # type: i
         return cache
 
     monkeypatch.setattr(_cascade, "CascadeKV", Spy)
-    monkeypatch.setattr(inprocess, "batch_cache", spy_cache)
+    monkeypatch.setattr(_decode_plain, "batch_cache", spy_cache)
     return seen
 
 

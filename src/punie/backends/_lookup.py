@@ -3,7 +3,7 @@
 Why: a tool-call reply copies much of its text from the prompt (tool names, paths, commands, the
 ``<tool_call>`` markup shown in the system turn). The tokens that followed the latest earlier
 occurrence of the row's last few tokens are a free guess at its next ones; one forward over the
-guess checks them all (``InProcessBackend._decode_lookup``). A rejected guess still costs: a
+guess checks them all (``_decode_lookup``). A rejected guess still costs: a
 forward of several tokens is ~2x a one-token step on CPU, so only matches of 2+ tokens draft.
 """
 

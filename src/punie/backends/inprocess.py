@@ -3,47 +3,32 @@
 Why hand-written instead of ``model.generate``: every eval/serve prompt starts with the same
 ~400-token system turn (the tool schemas). We prefill it once per (tools, adapter) and run our own
 decode loop that drops finished rows instead of decoding padding until the longest row ends.
-On CPU the rows then attend that prefix through one shared KV copy (``_cascade``: packed
-prefills, slots refilled as rows finish); elsewhere the plain path copies the prefix KV into each
-row and pads *between* prefix and suffix (mask zeros). Greedy outputs are identical to decoding
-without the cache and to ``model.generate`` (tested).
+On CPU the rows then attend that prefix through one shared KV copy (``_decode_cascade``: packed
+prefills, slots refilled as rows finish; ``_decode_lookup`` for a lone greedy row); elsewhere the
+plain path (``_decode_plain``) copies the prefix KV into each row and pads *between* prefix and
+suffix (mask zeros). Greedy outputs are identical to decoding without the cache and to
+``model.generate`` (tested). This class prepares rows and picks a strategy (``_decoding.Decoder``)
+per batch; adapter switching and merging live in ``_adapters``.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager, nullcontext
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from punie.backends import _cascade, _constrain, _lmhead, _lookup
-from punie.backends._kvcache import batch_cache
+from punie.backends import _cascade, _constrain
+from punie.backends._adapters import Adapters
+from punie.backends._decode_cascade import CascadeDecoder
+from punie.backends._decode_lookup import LookupDecoder
+from punie.backends._decode_plain import PlainDecoder
+from punie.backends._decoding import DecodeContext, Row, Step, is_greedy
 from punie.backends.base import DEFAULT_BATCH_SIZE, Generation, GenerationRequest, InvalidRequest, ProgressFn
-from punie.models.compat import cache_kwargs, output_cache
+from punie.models.compat import output_cache
 from punie.models.prompt import PromptBuilder
-
-
-@contextmanager
-def _sdpa_gqa() -> Iterator[None]:
-    """Let SDPA attend grouped KV heads directly (``enable_gqa``) instead of copying K/V per head.
-
-    transformers only does this by itself on CUDA without a mask; on CPU the repeat_kv copies were
-    ~40 % of a batched prefill here (measured: 48-row prefill 4.6 s → 2.6 s, decode step 0.53 → 0.40 s).
-    """
-    key = "TRANSFORMERS_SDPA_FORCE_GQA"
-    old = os.environ.get(key)
-    os.environ[key] = "1"
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = old
 
 
 def plan_batches(lengths: Sequence[int], max_rows: int, max_tokens: int | None = None) -> list[list[int]]:
@@ -66,16 +51,6 @@ def plan_batches(lengths: Sequence[int], max_rows: int, max_tokens: int | None =
     if cur:
         batches.append(cur)
     return batches
-
-
-@dataclass
-class _Row:
-    index: int
-    request: GenerationRequest
-    prefix: tuple[int, ...]
-    suffix: list[int]
-    prompt_tokens: int
-    constraint: _constrain.RowConstraint | None = None  # tool_choice's token masks (None: free)
 
 
 class InProcessBackend:
@@ -141,12 +116,10 @@ class InProcessBackend:
         self.merge_adapter = merge_adapter
         self.lookup = max(0, lookup)
         self.keep_merged = keep_merged
-        self._kept: tuple[str, ExitStack] | None = None  # (adapter, its open merged_adapter context)
         self._cascade_support: dict[Any, bool] = {}
-        self._merged = False
         self._prefixes: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
-        self._active_adapter: str | None = self._current_adapter()
         self.lock = threading.RLock()  # one generation at a time per model (serve uses threads)
+        self._adapters = Adapters(model, self.lock)
         self.stop_ids = self.builder.end_of_turn_ids
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
@@ -161,50 +134,20 @@ class InProcessBackend:
         adapter_label = None if adapter is None else (str(adapter) if not isinstance(adapter, dict) else ",".join(adapter))
         return cls(model, tok, model_name=name, adapter=adapter_label, **kwargs)
 
-    # ---- adapters -------------------------------------------------------------------------------
-    def _current_adapter(self) -> str | None:
-        return getattr(self.model, "active_adapter", None) if hasattr(self.model, "peft_config") else None
+    # ---- adapters (``_adapters``) -----------------------------------------------------------------
+    @property
+    def _active_adapter(self) -> str | None:
+        return self._adapters.active
 
-    @contextmanager
-    def use_adapter(self, name: str | None) -> Iterator[None]:
+    @property
+    def _merged(self) -> bool:
+        return self._adapters.folded
+
+    def use_adapter(self, name: str | None) -> AbstractContextManager[None]:
         """Generate with adapter ``name`` (a loaded PEFT adapter) or the bare base model (None)."""
-        with self.lock:
-            if not hasattr(self.model, "peft_config"):
-                if name is not None:
-                    raise KeyError(name)
-                yield
-                return
-            if self._kept is not None and self._kept[0] != name:
-                self.unmerge()  # another adapter (or the base) needs the base weights back
-            if name is not None and name == self._active_adapter and name in self.model.peft_config:
-                # already active: no set_adapter (PEFT would unmerge a kept merge inexactly)
-                yield
-                return
-            if self._merged:
-                raise RuntimeError("can't switch adapters while one is merged (inside backend.merged())")
-            previous = self._active_adapter
-            if name is None:
-                with self.model.disable_adapter():
-                    self._active_adapter = None
-                    try:
-                        yield
-                    finally:
-                        self._active_adapter = previous
-                return
-            if name not in self.model.peft_config:
-                raise KeyError(name)
-            self.model.set_adapter(name)
-            self._active_adapter = name
-            try:
-                yield
-            finally:
-                if not self.keep_merged:  # keep_merged: the adapter stays active (and folded in) for the next call
-                    if previous is not None:
-                        self.model.set_adapter(previous)
-                    self._active_adapter = previous
+        return self._adapters.use(name, keep=self.keep_merged)
 
-    @contextmanager
-    def merged(self) -> Iterator[None]:
+    def merged(self) -> AbstractContextManager[None]:
         """Generate with the active LoRA adapter folded into the base weights inside this block.
 
         Unmerged LoRA adds two small matmuls per adapted linear per step; merged, the model costs
@@ -212,48 +155,14 @@ class InProcessBackend:
         weights are restored bit-exactly on exit (``punie.models.loading.merged_adapter``).
         A no-op without an active adapter or when already merged.
         """
-        with self.lock:
-            if self._merged or self._active_adapter is None:
-                yield
-                return
-            from punie.models.loading import merged_adapter
+        return self._adapters.merged()
 
-            with merged_adapter(self.model):
-                self._merged = True
-                try:
-                    yield
-                finally:
-                    self._merged = False
-
-    def _merged_if_asked(self) -> Any:
-        if self.keep_merged:
-            self._keep_merged_now()
-            return nullcontext()
-        return self.merged() if self.merge_adapter else nullcontext()
-
-    def _keep_merged_now(self) -> None:
-        """Fold the active adapter in and leave it folded (``keep_merged``)."""
-        name = self._active_adapter
-        if name is None or self._kept is not None and self._kept[0] == name:
-            return
-        if self._merged:  # inside an explicit ``merged()`` block: nothing to keep
-            return
-        from punie.models.loading import merged_adapter
-
-        stack = ExitStack()
-        stack.enter_context(merged_adapter(self.model))
-        self._kept = (name, stack)
-        self._merged = True
+    def _merged_if_asked(self) -> AbstractContextManager[None]:
+        return self._adapters.for_call(merge=self.merge_adapter, keep=self.keep_merged)
 
     def unmerge(self) -> None:
         """Restore the base weights if ``keep_merged`` left an adapter folded in (bit-exactly)."""
-        with self.lock:
-            if self._kept is None:
-                return
-            _, stack = self._kept
-            self._kept = None
-            self._merged = False
-            stack.close()
+        self._adapters.unmerge()
 
     # ---- prefix cache -------------------------------------------------------------------------
     def _prefix_kv(self, prefix: tuple[int, ...]) -> Any:
@@ -331,7 +240,7 @@ class InProcessBackend:
         return n
 
     # ---- public API ---------------------------------------------------------------------------
-    def _rows(self, requests: Sequence[GenerationRequest]) -> list[_Row]:
+    def _rows(self, requests: Sequence[GenerationRequest]) -> list[Row]:
         rows = []
         for i, req in enumerate(requests):
             enc = self.builder.encode_prompt(req.messages, req.tools)
@@ -339,26 +248,14 @@ class InProcessBackend:
             # keep at least one suffix token so the first decode step has a query
             p = min(p, len(enc.input_ids) - 1)
             g = self.grammar(req)
-            rows.append(_Row(i, req, tuple(enc.input_ids[:p]), enc.input_ids[p:], len(enc.input_ids),
+            rows.append(Row(i, req, tuple(enc.input_ids[:p]), enc.input_ids[p:], len(enc.input_ids),
                              None if g is None else _constrain.RowConstraint(g)))
         return rows
-
-    @staticmethod
-    def _masks(rows: Sequence[_Row]) -> list[Any] | None:
-        """Each row's allowed-token mask (None for a free row), or None when no row is constrained."""
-        if all(r.constraint is None for r in rows):
-            return None
-        return [None if r.constraint is None else r.constraint.mask() for r in rows]
-
-    @staticmethod
-    def _advance(row: _Row, tok: int) -> None:
-        if row.constraint is not None:
-            row.constraint.advance(tok)
 
     def generate(self, requests: Sequence[GenerationRequest], *, progress: ProgressFn | None = None) -> list[Generation]:
         results: list[Generation | None] = [None] * len(requests)
         rows = self._rows(requests)
-        groups: dict[tuple[Any, ...], list[_Row]] = {}
+        groups: dict[tuple[Any, ...], list[Row]] = {}
         for row in rows:
             # rows in one batch share prefix and sampling settings
             key = (row.prefix, row.request.temperature, row.request.top_p)
@@ -366,7 +263,7 @@ class InProcessBackend:
         with self.lock, self._merged_if_asked():
             for group in groups.values():
                 group.sort(key=lambda r: len(r.suffix))
-                greedy = not group[0].request.temperature or group[0].request.temperature <= 0
+                greedy = is_greedy(group[0].request)
                 if self.refill and greedy and self._cascade_ok(group[0].prefix):
                     # one stream: finished rows' slots take the next rows (sampling keeps fixed batches
                     # so its seeded draws do not depend on how rows finish)
@@ -395,7 +292,7 @@ class InProcessBackend:
                     emitted = text
 
     # ---- decoding -------------------------------------------------------------------------------
-    def _run_batch(self, batch: list[_Row], progress: ProgressFn | None = None) -> Iterator[tuple[_Row, Generation]]:
+    def _run_batch(self, batch: list[Row], progress: ProgressFn | None = None) -> Iterator[tuple[Row, Generation]]:
         """(row, generation) for every row of ``batch``, each as soon as it has finished."""
         out_tokens: dict[int, list[int]] = {k: [] for k in range(len(batch))}
         finish: dict[int, str] = {}
@@ -411,7 +308,7 @@ class InProcessBackend:
                 if progress:
                     progress(len(ks))
 
-    def _generation(self, row: _Row, tokens: list[int], finish_reason: str) -> Generation:
+    def _generation(self, row: Row, tokens: list[int], finish_reason: str) -> Generation:
         toks = [t for t in tokens if t not in self.stop_ids]
         text = self._clean(self.tokenizer.decode(toks, skip_special_tokens=True), row.request.stop)
         return Generation(text=text, finish_reason=finish_reason, prompt_tokens=row.prompt_tokens,
@@ -425,7 +322,7 @@ class InProcessBackend:
                 text = text[:cut]
         return text
 
-    def _finished(self, tokens: list[int], row: _Row) -> str | None:
+    def _finished(self, tokens: list[int], row: Row) -> str | None:
         """Why a row that has produced ``tokens`` stops now ("stop" / "length"), or None."""
         t = tokens[-1]
         if t in self.stop_ids or row.request.stop and self._hit_stop(tokens, row.request.stop):
@@ -434,103 +331,31 @@ class InProcessBackend:
             return "length"
         return None
 
-    def _sampler(self, req: GenerationRequest) -> Any:
-        import torch
-
-        if not req.temperature or req.temperature <= 0:
-            return None
-        gen = torch.Generator(device="cpu")
-        gen.manual_seed(req.seed if req.seed is not None else 0)
-        return gen
-
-    def _decode(self, batch: list[_Row], finish: dict[int, str]) -> Iterator[list[tuple[int, int]]]:
+    def _decode(self, batch: list[Row], finish: dict[int, str]) -> Iterator[Step]:
         """Yield, per decode step, [(row position in batch, token id)] (a row may get several
         tokens in one step, in order); fills ``finish`` as rows end."""
-        greedy = not batch[0].request.temperature or batch[0].request.temperature <= 0
-        if self.lookup and len(batch) == 1 and greedy and self._cascade_ok(batch[0].prefix):
+        if self.lookup and len(batch) == 1 and is_greedy(batch[0].request) and self._cascade_ok(batch[0].prefix):
             yield from self._decode_lookup(batch[0], finish)
-            return
-        if self._cascade_ok(batch[0].prefix):
+        elif self._cascade_ok(batch[0].prefix):
             yield from self._decode_cascade(batch, finish)
-            return
-        with _sdpa_gqa():
+        else:
             yield from self._decode_rows(batch, finish)
 
-    def _decode_rows(self, batch: list[_Row], finish: dict[int, str]) -> Iterator[list[tuple[int, int]]]:
-        """The plain path: prefix KV copied into every row, padded prefill, transformers attention."""
-        import torch
+    def _context(self) -> DecodeContext:
+        return DecodeContext(self.model, self.pad_id, self._prefix_kv, self._finished, batch_size=self.batch_size,
+                             prefill_tokens=self.prefill_tokens, lm_head_chunk=self.lm_head_chunk, lookup=self.lookup)
 
-        device = self.model.device
-        prefix = batch[0].prefix
-        plen = len(prefix)
-        n = len(batch)
-        smax = max(len(r.suffix) for r in batch)
-        ids = torch.full((n, smax), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((n, plen + smax), dtype=torch.long)
-        mask[:, :plen] = 1
-        pos = torch.zeros((n, smax), dtype=torch.long)
-        for k, r in enumerate(batch):
-            s = len(r.suffix)
-            ids[k, smax - s :] = torch.tensor(r.suffix)
-            mask[k, plen + smax - s :] = 1
-            pos[k, smax - s :] = torch.arange(plen, plen + s)
-        cache = None
-        if plen:
-            room = smax + max(max(1, r.request.max_new_tokens) for r in batch)
-            cache = batch_cache(self._prefix_kv(prefix), n, room)
-        req = batch[0].request
-        gen = self._sampler(req)
-        alive = list(range(n))  # batch positions still decoding
-        next_pos = pos[:, -1] + 1
-        produced: dict[int, list[int]] = {k: [] for k in range(n)}
-        ids, mask, pos = ids.to(device), mask.to(device), pos.to(device)
-        with torch.inference_mode():
-            out = self.model(
-                input_ids=ids,
-                attention_mask=mask,
-                position_ids=pos,
-                use_cache=True,
-                logits_to_keep=1,  # only the last position's logits are needed to start decoding
-                **cache_kwargs(self.model, cache),
-            )
-            cache = output_cache(out)
-            logits = out.logits[:, -1, :]
-            while alive:
-                toks = self._pick(logits, req, gen, self._masks([batch[k] for k in alive]))
-                emitted = []
-                keep = []
-                for j, k in enumerate(alive):
-                    t = int(toks[j])
-                    produced[k].append(t)
-                    self._advance(batch[k], t)
-                    emitted.append((k, t))
-                    why = self._finished(produced[k], batch[k])
-                    if why:
-                        finish[k] = why
-                    else:
-                        keep.append(j)
-                yield emitted
-                if not keep:
-                    break
-                if len(keep) < len(alive):
-                    idx = torch.tensor(keep, device=device)
-                    cache.batch_select_indices(idx)
-                    mask = mask[idx]
-                    toks = toks[idx]
-                    next_pos = next_pos[idx.cpu()]
-                    alive = [alive[j] for j in keep]
-                mask = torch.cat([mask, torch.ones((len(alive), 1), dtype=mask.dtype, device=device)], dim=1)
-                step_pos = next_pos.view(-1, 1).to(device)
-                out = self.model(
-                    input_ids=toks.view(-1, 1),
-                    attention_mask=mask,
-                    position_ids=step_pos,
-                    use_cache=True,
-                    **cache_kwargs(self.model, cache),
-                )
-                cache = output_cache(out)
-                logits = out.logits[:, -1, :]
-                next_pos = next_pos + 1
+    def _decode_rows(self, batch: list[Row], finish: dict[int, str]) -> Iterator[Step]:
+        """The plain path: prefix KV copied into every row, padded prefill, transformers attention."""
+        return PlainDecoder(self._context()).decode(batch, finish)
+
+    def _decode_cascade(self, rows: list[Row], finish: dict[int, str]) -> Iterator[Step]:
+        """Decode ``rows`` in ``batch_size`` slots over one shared prefix KV (``_decode_cascade``)."""
+        return CascadeDecoder(self._context()).decode(rows, finish)
+
+    def _decode_lookup(self, row: Row, finish: dict[int, str]) -> Iterator[Step]:
+        """One greedy row with prompt-lookup speculation over the cascade KV store (``_decode_lookup``)."""
+        return LookupDecoder(self._context()).decode([row], finish)
 
     def _padded_budget(self, prefix: tuple[int, ...]) -> int | None:
         """Token budget for the plain path's padded batches: CPU only, where padding costs time
@@ -539,7 +364,6 @@ class InProcessBackend:
             return None
         return self.prefill_tokens
 
-    # ---- cascade path -----------------------------------------------------------------------------
     def _cascade_ok(self, prefix: tuple[int, ...]) -> bool:
         if not prefix or self.cascade is False:
             return False
@@ -551,184 +375,6 @@ class InProcessBackend:
             self._cascade_support[self._active_adapter] = ok
         return ok
 
-    def _decode_cascade(self, rows: list[_Row], finish: dict[int, str]) -> Iterator[list[tuple[int, int]]]:
-        """Decode ``rows`` in ``batch_size`` slots over one shared prefix KV (see ``_cascade``).
-
-        Rows enter in order; a finished row's slot is refilled with the next row (once at least
-        ``refill_min`` slots are free, so prefills stay batched). Without rows left, the store is
-        compacted once enough slots are idle, so idle rows stop costing matmul rows.
-        """
-        import torch
-
-        base = _cascade.base_causal_lm(self.model)
-        decoder, head = base.get_decoder(), base.get_output_embeddings()
-        device = self.model.device
-        kv = _cascade.CascadeKV(self._prefix_kv(rows[0].prefix), min(self.batch_size, len(rows)),
-                                max(len(r.suffix) + max(1, r.request.max_new_tokens) for r in rows))
-        req = rows[0].request
-        gen = self._sampler(req)
-        slot_row: list[int | None] = [None] * len(kv.fill)
-        produced: dict[int, list[int]] = {}
-        pending = list(range(len(rows)))[::-1]  # pop() takes the next row
-        next_tok = torch.full((len(slot_row),), self.pad_id, dtype=torch.long)
-        refill_min = max(1, len(slot_row) // 8)
-        budget = self.prefill_tokens or sum(len(r.suffix) for r in rows)
-
-        def forward(ids: Any, positions: Any) -> Any:
-            out = decoder(input_ids=ids.to(device), position_ids=positions, use_cache=True, punie_kv=kv,
-                          **cache_kwargs(decoder, kv))
-            return out.last_hidden_state
-
-        def take(slots: list[int], hidden: Any) -> list[tuple[int, int]]:
-            """Pick tokens for ``slots`` from their last hidden states; record finishes, free slots."""
-            toks = self._next_tokens(head, hidden, req, gen, self._masks([rows[slot_row[s]] for s in slots]))  # type: ignore[index]
-            emitted = []
-            for slot, tok in zip(slots, toks.tolist(), strict=True):
-                k = slot_row[slot]
-                assert k is not None
-                produced[k].append(tok)
-                self._advance(rows[k], tok)
-                emitted.append((k, tok))
-                why = self._finished(produced[k], rows[k])
-                if why:
-                    finish[k] = why
-                    slot_row[slot] = None
-                else:
-                    next_tok[slot] = tok
-            return emitted
-
-        with torch.inference_mode(), _cascade.scoped(self.model):
-            while True:
-                free = [s for s, k in enumerate(slot_row) if k is None]
-                if pending and (len(free) >= refill_min or len(free) == len(slot_row)):
-                    hidden, admitted = [], []
-                    while free and pending:  # packed prefills of at most prefill_tokens tokens each
-                        chunk: list[int] = []
-                        tokens = 0
-                        while free and pending and (not chunk or tokens + len(rows[pending[-1]].suffix) <= budget):
-                            k = pending.pop()
-                            slot = free.pop(0)
-                            slot_row[slot], produced[k] = k, []
-                            chunk.append(slot)
-                            tokens += len(rows[k].suffix)
-                        suffixes = [rows[slot_row[s]].suffix for s in chunk]  # type: ignore[index]
-                        positions = kv.begin_prefill(chunk, [len(x) for x in suffixes])
-                        ids = torch.tensor([[t for x in suffixes for t in x]])
-                        last = torch.cumsum(torch.tensor([len(x) for x in suffixes]), 0) - 1
-                        hidden.append(forward(ids, positions)[0, last.to(device)])
-                        admitted += chunk
-                    yield take(admitted, torch.cat(hidden))
-                    continue
-                alive = [s for s, k in enumerate(slot_row) if k is not None]
-                if not alive:
-                    break
-                if not pending and len(alive) < len(slot_row) and len(slot_row) - len(alive) >= refill_min:
-                    kv.select(alive)
-                    slot_row = [slot_row[s] for s in alive]
-                    next_tok = next_tok[torch.tensor(alive)]
-                    alive = list(range(len(alive)))
-                positions = kv.begin_step(alive)
-                hidden = forward(next_tok.view(-1, 1), positions)[:, -1]
-                if len(alive) < len(slot_row):
-                    hidden = hidden[torch.tensor(alive, device=device)]
-                yield take(alive, hidden)
-
-    def _decode_lookup(self, row: _Row, finish: dict[int, str]) -> Iterator[list[tuple[int, int]]]:
-        """One greedy row with prompt-lookup speculation (``_lookup``) over the cascade KV store.
-
-        Each forward holds the last token plus a draft; the greedy argmax at every position checks
-        the draft: its longest matching prefix is kept plus the model's next token, and the
-        rejected tokens' KV is dropped by rewinding the slot's fill pointer. Tokens are emitted and
-        checked for stops one by one, so the output is the plain greedy output, cut where it stops.
-        """
-        import torch
-
-        base = _cascade.base_causal_lm(self.model)
-        decoder, head = base.get_decoder(), base.get_output_embeddings()
-        device = self.model.device
-        req = row.request
-        budget = max(1, req.max_new_tokens)
-        kv = _cascade.CascadeKV(self._prefix_kv(row.prefix), 1, len(row.suffix) + budget)
-        drafter = _lookup.Drafter([*row.prefix, *row.suffix], self.lookup)
-        produced: list[int] = []
-
-        def forward(ids: list[int], positions: Any) -> Any:
-            out = decoder(input_ids=torch.tensor([ids], device=device), position_ids=positions, use_cache=True,
-                          punie_kv=kv, **cache_kwargs(decoder, kv))
-            return out.last_hidden_state[0]
-
-        with torch.inference_mode(), _cascade.scoped(self.model):
-            hidden = forward(row.suffix, kv.begin_prefill([0], [len(row.suffix)]))[-1:]
-            new = self._next_tokens(head, hidden, req, None, self._masks([row])).tolist()
-            while True:
-                emitted = []
-                for tok in new:
-                    produced.append(tok)
-                    self._advance(row, tok)
-                    emitted.append((0, tok))
-                    why = self._finished(produced, row)
-                    if why:
-                        finish[0] = why
-                        break
-                yield emitted
-                if finish:
-                    return
-                drafter.update(new)
-                # the last new token is not in the KV yet: it leads the next forward, then the draft
-                draft = drafter.draft(budget - len(produced) - 1)
-                start = int(kv.fill[0])
-                hidden = forward([new[-1], *draft], kv.begin_extend(0, 1 + len(draft)))
-                if row.constraint is None:
-                    picks = self._next_tokens(head, hidden, req, None).tolist()
-                else:
-                    picks = self._verify_constrained(head(hidden), draft, row.constraint)
-                drafted, accepted = len(draft), 0
-                while accepted < drafted and draft[accepted] == picks[accepted]:
-                    accepted += 1
-                kv.rewind(0, start + 1 + accepted)
-                new = picks[: accepted + 1]
-
-    def _next_tokens(self, head: Any, hidden: Any, req: GenerationRequest, gen: Any,
-                     masks: list[Any] | None = None) -> Any:
-        """Next token per row from final hidden states [rows, hidden]: greedy argmax or a sample."""
-        greedy = not req.temperature or req.temperature <= 0
-        if greedy and masks is None and self.lm_head_chunk and _lmhead.plain_linear(head):
-            return _lmhead.chunked_argmax(hidden, head.weight, self.lm_head_chunk)
-        return self._pick(head(hidden), req, gen, masks)
-
-    @staticmethod
-    def _verify_constrained(logits: Any, draft: list[int], c: _constrain.RowConstraint) -> list[int]:
-        """Greedy picks along a draft under the row's grammar: position i is masked for the state after
-        draft[:i]; stops after the first pick that differs from the draft (as the free check does)."""
-        state, picks = c.state, []
-        for i in range(logits.shape[0]):
-            m = c.grammar.mask(state)
-            row = logits[i] if m is None else _constrain.apply_masks(logits[i : i + 1], [m])[0]
-            p = int(row.argmax())
-            picks.append(p)
-            if i >= len(draft) or draft[i] != p:
-                break
-            state = c.peek(state, p)
-        return picks
-
     def _hit_stop(self, tokens: list[int], stop: list[str] | None) -> bool:
         tail = self.tokenizer.decode(tokens[-32:], skip_special_tokens=True)
         return any(s and s in tail for s in (stop or []))
-
-    @staticmethod
-    def _pick(logits: Any, req: GenerationRequest, gen: Any, masks: list[Any] | None = None) -> Any:
-        import torch
-
-        if masks is not None:
-            logits = _constrain.apply_masks(logits, masks)
-        if not req.temperature or req.temperature <= 0:
-            return logits.argmax(dim=-1)
-        probs = torch.softmax(logits.float() / req.temperature, dim=-1)
-        if req.top_p < 1.0:
-            sorted_p, order = probs.sort(dim=-1, descending=True)
-            cum = sorted_p.cumsum(dim=-1)
-            sorted_p[(cum - sorted_p) > req.top_p] = 0
-            probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
-        probs = probs / probs.sum(dim=-1, keepdim=True)
-        return torch.multinomial(probs.cpu(), 1, generator=gen).view(-1).to(logits.device)
-
