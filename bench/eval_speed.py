@@ -65,7 +65,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--limit", type=int, default=None, help="first N cases only (default: all 260)")
     ap.add_argument("--batch-size", type=int, default=48)
-    ap.add_argument("--configs", default="old,new", help=f"comma-separated, first is the reference: {', '.join(CONFIGS)}")
+    ap.add_argument("--configs", default="old,new",
+                    help=f"comma-separated, first is the reference: {', '.join(CONFIGS)}")
     ap.add_argument("--model", default=None)
     ap.add_argument("--threads", type=int, default=2, help="torch threads (1 while another job holds a core)")
     args = ap.parse_args()

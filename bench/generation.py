@@ -48,7 +48,8 @@ def naive(model, tok, builder: PromptBuilder, texts: list[str], max_new: int, ba
         chunk = [builder.render([{"role": "user", "content": t}]) for t in texts[i : i + batch]]
         enc = tok(chunk, return_tensors="pt", padding=True, add_special_tokens=False)
         with torch.inference_mode():
-            gen = model.generate(**enc, max_new_tokens=max_new, do_sample=False, eos_token_id=eos, pad_token_id=tok.pad_token_id)
+            gen = model.generate(**enc, max_new_tokens=max_new, do_sample=False, eos_token_id=eos,
+                                 pad_token_id=tok.pad_token_id)
         for row in gen[:, enc["input_ids"].shape[1] :]:
             outs.append(tok.decode(row, skip_special_tokens=True))
     return outs
@@ -80,7 +81,8 @@ def main() -> None:
     prefix = builder.encode_prompt(reqs[0].messages).prefix_len
     print(f"prompts: {args.n}, prefix tokens: {prefix}, max_new_tokens: {args.max_new_tokens}")
     print(f"naive model.generate (left-padded batches of 12): {args.n / t_naive:6.2f} cases/s  ({t_naive:.1f} s)")
-    print(f"punie InProcessBackend (batch {args.batch_size}, prefix cache): {args.n / t_punie:6.2f} cases/s  ({t_punie:.1f} s)")
+    print(f"punie InProcessBackend (batch {args.batch_size}, prefix cache): {args.n / t_punie:6.2f} cases/s  "
+          f"({t_punie:.1f} s)")
     print(f"speed-up: {t_naive / t_punie:.2f}x   identical outputs: {same}/{args.n}")
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 

@@ -82,9 +82,11 @@ RENDER: dict[str, Callable[[dict], str]] = {
     "bare_json": lambda c: "Sure. " + json.dumps(c),
     "functionary_v31": lambda c: f"<function={c['name']}>" + json.dumps(c["arguments"]) + "</function>",
     "minimax_m2": lambda c: "<minimax:tool_call>\n" + f'<invoke name="{c["name"]}">\n'
-    + "".join(f'<parameter name="{k}">{v}</parameter>\n' for k, v in c["arguments"].items()) + "</invoke>\n</minimax:tool_call>",
+    + "".join(f'<parameter name="{k}">{v}</parameter>\n' for k, v in c["arguments"].items())
+    + "</invoke>\n</minimax:tool_call>",
     "minimax_m1": lambda c: "<tool_calls>\n" + json.dumps(c) + "\n</tool_calls>",
-    "harmony": lambda c: "<|channel|>analysis<|message|>I should call it.<|end|><|start|>assistant<|channel|>commentary to=functions."
+    "harmony": lambda c: "<|channel|>analysis<|message|>I should call it.<|end|>"
+    + "<|start|>assistant<|channel|>commentary to=functions."
     + c["name"] + " <|constrain|>json<|message|>" + json.dumps(c["arguments"]) + "<|call|>",
     "llama3_builtin": lambda c: "<|python_tag|>" + _py(c)[1:-1].replace("(", ".call(", 1) + "<|eom_id|>",
     "function_gemma": lambda c: "<start_function_call>call:" + c["name"] + "{"
@@ -93,7 +95,8 @@ RENDER: dict[str, Callable[[dict], str]] = {
     + ",".join(f'{k}:<|"|>{v}<|"|>' for k, v in c["arguments"].items()) + "}<tool_call|>",
     "command_r7b": lambda c: "<|START_ACTION|>" + json.dumps([{"tool_call_id": "0", "tool_name": c["name"],
                                                                "parameters": c["arguments"]}]) + "<|END_ACTION|>",
-    "command_r_plus": lambda c: "Action: ```json\n" + json.dumps([{"tool_name": c["name"], "parameters": c["arguments"]}])
+    "command_r_plus": lambda c: "Action: ```json\n"
+    + json.dumps([{"tool_name": c["name"], "parameters": c["arguments"]}])
     + "\n```",
     "apertus": lambda c: "<|tools_prefix|>" + json.dumps([{c["name"]: c["arguments"]}]) + "<|tools_suffix|>",
     "olmo3": lambda c: "<function_calls>\n" + _py(c)[1:-1] + "\n</function_calls>",
@@ -211,7 +214,8 @@ def load_baseline(rev: str, into: Path) -> Callable[[str], object]:
         data = subprocess.run(["git", "-C", str(root), "archive", rev, "src/punie/toolcalls"],
                               check=True, capture_output=True).stdout
     except (OSError, subprocess.CalledProcessError) as exc:
-        sys.exit(f"error: --baseline {rev}: cannot read it from git ({getattr(exc, 'stderr', b'').decode().strip() or exc})")
+        why = getattr(exc, "stderr", b"").decode().strip() or exc
+        sys.exit(f"error: --baseline {rev}: cannot read it from git ({why})")
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         tar.extractall(into, filter="data")
     pkg = into / "_baseline_punie"
@@ -240,7 +244,8 @@ def main() -> None:
                 f"{title}: {len(texts)} outputs, mean {sum(map(len, texts)) // len(texts)} chars; with calls: "
                 f"now {sum(bool(r.calls) for r in results)}, baseline {sum(bool(r.calls) for r in base_results)}"  # type: ignore[attr-defined]
             )
-            contenders = {"punie parse (now)": parse, f"baseline {args.baseline}": base, "naive try-everything": naive_parse}
+            contenders = {"punie parse (now)": parse, f"baseline {args.baseline}": base,
+                          "naive try-everything": naive_parse}
             got = interleaved(contenders, texts, args.seconds)
             for name, rate in got.items():
                 print(f"  {name:<26}{rate:>10,.0f} outputs/s")

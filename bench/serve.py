@@ -153,7 +153,8 @@ def main() -> None:
         med = {k: statistics.median(v) for k, v in lat.items()}
         mft = {k: statistics.median(v) for k, v in first.items()}
         print(
-            f"model: {args.model or 'smollm2-135m'}, adapter: {args.adapter}, tool prefix: {prefix} tokens, max_tokens: {args.max_tokens}, "
+            f"model: {args.model or 'smollm2-135m'}, adapter: {args.adapter}, tool prefix: {prefix} tokens, "
+            f"max_tokens: {args.max_tokens}, "
             f"torch threads: {args.threads}, repeats: {args.repeats}, cached server lookup: {cached.lookup}, "
             f"dtype: {next(model.parameters()).dtype}"
         )

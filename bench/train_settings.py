@@ -5,7 +5,8 @@ batches for the same batch size) and prints the median examples/s of steps 3..N 
 first setting. Settings are TrainConfig keys as JSON:
 
     python bench/train_settings.py DATA_DIR \\
-        '{"default": {}, "batch16": {"batch_size": 16}, "blocks8": {"num_layers": 8}, "threads1": {"threads": 1}}' --steps 8
+        '{"default": {}, "batch16": {"batch_size": 16}, "blocks8": {"num_layers": 8},
+          "threads1": {"threads": 1}}' --steps 8
 
 Run it twice with the settings in opposite order: on a shared machine the absolute figures move
 ±15 % or more between minutes, the ratios less.
@@ -39,7 +40,7 @@ def main() -> None:
                                            eval_samples=0, val_batches=1, patience=0, warmup=2, **extra).validate()
             t0 = time.time()
             train(cfg, progress=False)
-            recs = [json.loads(line) for line in open(out / "metrics.jsonl") if '"train"' in line]
+            recs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if '"train"' in line]
             eps = statistics.median(r["examples_per_s"] for r in recs if r["step"] >= 3)
             base = base or eps
             print(json.dumps({"setting": name, **extra, "examples_per_s": round(eps, 3),

@@ -7,7 +7,8 @@ punie fp32; and how far the first step's gradients are from each other (punie vs
 match; bf16 vs fp32: rounding). Every row starts with one untimed warm-up step on the same 2 conversations
 (whose gradients are compared), then ``--steps`` timed steps.
 
-    python bench/train_throughput.py [--model smollm2-135m] [--batch 8] [--bf16-batches 8 16 32] [--steps 1] [--threads 2]
+    python bench/train_throughput.py [--model smollm2-135m] [--batch 8] [--bf16-batches 8 16 32] \\
+        [--steps 1] [--threads 2]
 
 bf16 is only fast where the CPU computes it natively (AVX-512 BF16 or AMX; ``--dtype auto`` picks it
 there); elsewhere it is emulated, and the line "auto resolves to" says which this machine is.
@@ -139,7 +140,8 @@ def main() -> None:
     warm_n = 2  # small: every row pays for its warm-up step
     biggest = max([args.batch, *args.bf16_batches])
     builder = PromptBuilder(load_tokenizer(args.model))
-    convs = [Conversation(c["messages"], None, f"bench:{i}") for i, c in enumerate(conversations(warm_n + biggest * args.steps))]
+    convs = [Conversation(c["messages"], None, f"bench:{i}")
+             for i, c in enumerate(conversations(warm_n + biggest * args.steps))]
     examples, stats = encode_all(convs, builder, max_seq_length=8192)
     warm = collate(examples, list(range(warm_n)))
 
@@ -155,7 +157,8 @@ def main() -> None:
         model = lora(base, args.rank, args.layers)  # same seeded LoRA init in every row
         model.train()
         results[(name, bf16, bs)] = run(method, model, warm, timed(bs), bf16=bf16, lr=1e-4)
-        print(f"{name} {'bf16' if bf16 else 'fp32'} batch {bs}: {results[(name, bf16, bs)][0]:.3f} examples/s", flush=True)
+        ex = results[(name, bf16, bs)][0]
+        print(f"{name} {'bf16' if bf16 else 'fp32'} batch {bs}: {ex:.3f} examples/s", flush=True)
         del model, base
 
     naive = results[("naive PEFT", False, args.batch)]
@@ -166,9 +169,11 @@ def main() -> None:
     print(f"{'method':<11} {'precision':>9} {'batch':>5} {'examples/s':>11} {'vs naive':>9} {'vs punie fp32':>14}")
     for name, _, bf16, bs in rows:
         ex = results[(name, bf16, bs)][0]
-        print(f"{name:<11} {'bf16' if bf16 else 'fp32':>9} {bs:>5} {ex:>11.3f} {ex / naive[0]:>8.2f}x {ex / fp32[0]:>13.2f}x")
+        print(f"{name:<11} {'bf16' if bf16 else 'fp32':>9} {bs:>5} {ex:>11.3f} {ex / naive[0]:>8.2f}x "
+              f"{ex / fp32[0]:>13.2f}x")
 
-    print(f"\nfirst-step gradients (the {warm_n}-conversation warm-up batch), relative difference (max per parameter / all):")
+    print(f"\nfirst-step gradients (the {warm_n}-conversation warm-up batch), relative difference "
+          "(max per parameter / all):")
     per, whole = rel_diff(fp32[1], naive[1])
     print(f"  punie fp32 vs naive fp32: {per:.2e} / {whole:.2e}; loss {abs(fp32[2] - naive[2]) / abs(naive[2]):.2e}"
           f" -> {'match' if per < 1e-3 else 'DO NOT MATCH'} (< 1e-3)")
@@ -176,7 +181,8 @@ def main() -> None:
         if bf16:
             got = results[(name, bf16, bs)]
             per, whole = rel_diff(got[1], fp32[1])
-            print(f"  punie bf16 (batch-{bs} row) vs punie fp32: {per:.2e} / {whole:.2e}; loss {abs(got[2] - fp32[2]) / abs(fp32[2]):.2e}")
+            loss = abs(got[2] - fp32[2]) / abs(fp32[2])
+            print(f"  punie bf16 (batch-{bs} row) vs punie fp32: {per:.2e} / {whole:.2e}; loss {loss:.2e}")
             break  # every bf16 row's warm-up step is the same computation
 
 

@@ -43,7 +43,8 @@ def main() -> None:
     print(f"generated {args.lines} conversations in {gen_s:.1f}s ({size_mb:.0f} MB)")
     print(f"json.loads only : {n} lines in {base_s:.2f}s")
     print(f"validate_dataset: {report.counts['examples']} lines in {val_s:.2f}s "
-          f"({report.counts['examples'] / val_s:,.0f} lines/s), {len(report.errors)} errors, {len(report.warnings)} warnings")
+          f"({report.counts['examples'] / val_s:,.0f} lines/s), {len(report.errors)} errors, "
+          f"{len(report.warnings)} warnings")
     print(f"ratio validate / json.loads: {val_s / base_s:.1f}x")
 
 

@@ -101,9 +101,11 @@ def test_modes(tiny, vocab) -> None:  # type: ignore[no-untyped-def]
     state, bad = _walk(single, _ids(tok, call))
     assert bad is None
     assert int(single.mask(state).sum()) == len(vocab.stop_ids)  # only end-of-turn after one call
-    named = _constrain.grammar_for(vocab, _constrain.parse_choice({"function": {"name": "write_file"}}), default_tools())
+    named = _constrain.grammar_for(vocab, _constrain.parse_choice({"function": {"name": "write_file"}}),
+                                   default_tools())
     assert _walk(named, _ids(tok, call))[1] is not None
-    assert _walk(named, _ids(tok, render_calls([{"name": "write_file", "arguments": {"path": "a", "content": "b"}}])))[1] is None
+    write = render_calls([{"name": "write_file", "arguments": {"path": "a", "content": "b"}}])
+    assert _walk(named, _ids(tok, write))[1] is None
 
 
 def test_marker_split_across_tokens_still_constrains(tiny, vocab) -> None:  # type: ignore[no-untyped-def]
@@ -154,7 +156,8 @@ def test_backend_modes_on_every_path(tiny, opts) -> None:  # type: ignore[no-unt
         assert r.calls and r.calls[0]["name"] == "set_flag", g.text
         Draft202012Validator(FLAG_TOOL["function"]["parameters"]).validate(r.calls[0]["arguments"])
         assert g.finish_reason == "stop"
-    for g in backend.generate([GenerationRequest(m, tools=tools, max_new_tokens=30, tool_choice="required") for m in msgs]):
+    required = [GenerationRequest(m, tools=tools, max_new_tokens=30, tool_choice="required") for m in msgs]
+    for g in backend.generate(required):
         assert g.text.startswith("<tool_call>\n{\"name\": \"")
     for g in backend.generate([GenerationRequest(m, tools=tools, max_new_tokens=30, tool_choice="none") for m in msgs]):
         assert "<tool_call>" not in g.text
@@ -162,7 +165,8 @@ def test_backend_modes_on_every_path(tiny, opts) -> None:  # type: ignore[no-unt
     req = GenerationRequest(msgs[0], tools=tools, max_new_tokens=90, tool_choice=named, temperature=1.0, seed=3)
     assert parse(backend.generate([req])[0].text, tools).calls[0]["name"] == "set_flag"
     streamed = "".join(backend.stream(GenerationRequest(msgs[0], tools=tools, max_new_tokens=90, tool_choice=named)))
-    assert streamed == backend.generate([GenerationRequest(msgs[0], tools=tools, max_new_tokens=90, tool_choice=named)])[0].text
+    whole = backend.generate([GenerationRequest(msgs[0], tools=tools, max_new_tokens=90, tool_choice=named)])[0]
+    assert streamed == whole.text
 
 
 def test_unconstrained_output_is_unchanged(tiny) -> None:  # type: ignore[no-untyped-def]

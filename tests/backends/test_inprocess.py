@@ -9,7 +9,9 @@ PROMPTS = ["Show me README.md", "Hi", "Run the tests with pytest please", "What 
 
 
 def _reqs(n: int = 6, max_new: int = 12, **kw) -> list[GenerationRequest]:  # type: ignore[no-untyped-def]
-    return [GenerationRequest([{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}], max_new_tokens=max_new + i, **kw) for i in range(n)]
+    return [GenerationRequest([{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}],
+                              max_new_tokens=max_new + i, **kw)
+            for i in range(n)]
 
 
 def _naive(model, tok, builder, req: GenerationRequest) -> list[int]:  # type: ignore[no-untyped-def]

@@ -19,7 +19,8 @@ TEXTS = ["Show me README.md", "Hi", "Run the tests with pytest please", "What is
 
 
 def _reqs(n: int) -> list[GenerationRequest]:
-    return [GenerationRequest([{"role": "user", "content": TEXTS[(3 * i) % len(TEXTS)]}], max_new_tokens=3 + (7 * i) % 17)
+    return [GenerationRequest([{"role": "user", "content": TEXTS[(3 * i) % len(TEXTS)]}],
+                              max_new_tokens=3 + (7 * i) % 17)
             for i in range(n)]
 
 
@@ -96,7 +97,8 @@ def test_adapter_on_bf16_weights_stays_fp32_and_merges_back_bit_exactly(lively, 
 
     donor, tok = tiny_model(seed=1)
     torch.manual_seed(3)
-    cfg = LoraConfig(r=4, lora_alpha=16, target_modules=["q_proj", "v_proj", "gate_proj", "down_proj"], init_lora_weights=False)
+    cfg = LoraConfig(r=4, lora_alpha=16, target_modules=["q_proj", "v_proj", "gate_proj", "down_proj"],
+                     init_lora_weights=False)
     get_peft_model(donor, cfg).save_pretrained(str(tmp_path / "adapter"))
     model = attach_adapters(copy.deepcopy(lively_bf16[0]), {"default": tmp_path / "adapter"})
     model.eval()

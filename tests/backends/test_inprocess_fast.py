@@ -19,12 +19,16 @@ TEXTS = ["Show me README.md", "Hi", "Run the tests with pytest please", "What is
 
 def _reqs(n: int, **kw) -> list[GenerationRequest]:  # type: ignore[no-untyped-def]
     """Mixed suffix lengths and budgets, so rows finish at different steps and slots get refilled."""
-    return [GenerationRequest([{"role": "user", "content": TEXTS[(3 * i) % len(TEXTS)]}], max_new_tokens=3 + (7 * i) % 17, **kw)
+    return [GenerationRequest([{"role": "user", "content": TEXTS[(3 * i) % len(TEXTS)]}],
+                              max_new_tokens=3 + (7 * i) % 17, **kw)
             for i in range(n)]
 
 
 def _same(a, b) -> None:  # type: ignore[no-untyped-def]
-    assert [(g.text, g.finish_reason, g.completion_tokens) for g in a] == [(g.text, g.finish_reason, g.completion_tokens) for g in b]
+    def key(gens):  # type: ignore[no-untyped-def]
+        return [(g.text, g.finish_reason, g.completion_tokens) for g in gens]
+
+    assert key(a) == key(b)
     texts = [g.text for g in a]
     assert len(set(texts)) > len(texts) // 2, "replies must differ per prompt for identity to mean something"
 
@@ -148,7 +152,8 @@ def tiny_lora(lively):  # type: ignore[no-untyped-def]
 
     model, tok = lively
     torch.manual_seed(5)
-    cfg = LoraConfig(r=4, lora_alpha=16, target_modules=["q_proj", "v_proj", "gate_proj", "down_proj"], init_lora_weights=False)
+    cfg = LoraConfig(r=4, lora_alpha=16, target_modules=["q_proj", "v_proj", "gate_proj", "down_proj"],
+                     init_lora_weights=False)
     peft_model = get_peft_model(model, cfg)
     peft_model.eval()
     yield peft_model, tok
@@ -376,7 +381,8 @@ def test_cascade_extend_logits_match_a_plain_forward_after_rewind(lively) -> Non
     decoder = model.get_decoder()
 
     def run(ids: list[int], pos) -> torch.Tensor:  # type: ignore[no-untyped-def]
-        return model.lm_head(decoder(input_ids=torch.tensor([ids]), position_ids=pos, cache=kv, punie_kv=kv).last_hidden_state[0])
+        out = decoder(input_ids=torch.tensor([ids]), position_ids=pos, cache=kv, punie_kv=kv)
+        return model.lm_head(out.last_hidden_state[0])
 
     with torch.inference_mode(), _cascade.scoped(model):
         run(row.suffix, kv.begin_prefill([0], [len(row.suffix)]))
@@ -431,7 +437,8 @@ def test_keep_merged_folds_once_switches_exactly_and_restores(tiny_lora) -> None
 
     kept = InProcessBackend(model, tok, batch_size=2, keep_merged=True)
     layers = [m for m in model.modules() if hasattr(m, "merged_adapters")]
-    for name, want in (("default", want_adapter), ("default", want_adapter), (None, want_base), ("default", want_adapter)):
+    order = (("default", want_adapter), ("default", want_adapter), (None, want_base), ("default", want_adapter))
+    for name, want in order:
         with kept.use_adapter(name):
             _same(kept.generate(reqs), want)
             _same([kept.generate([r])[0] for r in reqs[:2]], want[:2])  # lone requests (lookup path) too

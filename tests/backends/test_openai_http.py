@@ -39,7 +39,8 @@ class _Handler(BaseHTTPRequestHandler):
             finish = "tool_calls"
         else:
             msg, finish = {"role": "assistant", "content": f"echo: {user}"}, "stop"
-        self._send({"choices": [{"message": msg, "finish_reason": finish}], "usage": {"prompt_tokens": 3, "completion_tokens": 2}})
+        self._send({"choices": [{"message": msg, "finish_reason": finish}],
+                    "usage": {"prompt_tokens": 3, "completion_tokens": 2}})
 
 
 @pytest.fixture()
@@ -64,7 +65,8 @@ def test_structured_calls_and_text_both_accepted(server: str) -> None:
 
 def test_history_tool_calls_sent_with_string_arguments(server: str) -> None:
     msgs = [{"role": "user", "content": "hi"},
-            {"role": "assistant", "content": "", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "read_file", "arguments": {"path": "a"}}}]},
+            {"role": "assistant", "content": "", "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "read_file", "arguments": {"path": "a"}}}]},
             {"role": "tool", "tool_call_id": "c1", "content": "x"}, {"role": "user", "content": "thanks"}]
     OpenAIHTTPBackend(server, model="m").generate([GenerationRequest(msgs)])
     sent = _Handler.seen[-1]["messages"][1]["tool_calls"][0]

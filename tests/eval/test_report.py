@@ -29,7 +29,8 @@ CASES = [
      "expected_calls": [{"name": "read_file", "arguments": {"path": "src/app.py"}}]},
     {"id": "r2", "category": "tool_call", "messages": [{"role": "user", "content": "Run the tests"}],
      "expected_calls": [{"name": "run_command", "arguments": {"command": "pytest"}}]},
-    {"id": "n1", "category": "no_call", "messages": [{"role": "user", "content": "Hi </script><script>alert(1)</script>"}],
+    {"id": "n1", "category": "no_call",
+     "messages": [{"role": "user", "content": "Hi </script><script>alert(1)</script>"}],
      "expected_calls": []},
 ]
 CURVES = [{"step": 10, "train_loss": 2.1, "val_loss": 2.3, "val_tool_acc": 0.2},

@@ -68,7 +68,8 @@ def test_default_budget_fits_long_expected_answer():
 
 def test_limit_and_category_filters():
     backend = FakeBackend(lambda req: "")
-    report = run_eval(backend, [Suite("mini", _cases())], model_name="f", progress=False, categories=["tool_call"], limit=1)
+    report = run_eval(backend, [Suite("mini", _cases())], model_name="f", progress=False, categories=["tool_call"],
+                      limit=1)
     assert [c["id"] for c in report["cases"]] == ["r1"]
     with pytest.raises(SuiteError):
         run_eval(backend, [Suite("mini", _cases())], model_name="f", progress=False, categories=["nope"])
@@ -99,8 +100,10 @@ def test_suite_file_errors_name_file_and_line(tmp_path):
 def test_suite_file_normalises_openai_style_expected_calls(tmp_path):
     path = tmp_path / "s.jsonl"
     case = {"id": "a", "messages": [{"role": "user", "content": "x"}],
-            "expected_calls": [{"type": "function", "function": {"name": "read_file", "arguments": "{\"path\": \"a\"}"}}]}
-    path.write_text(json.dumps(case) + "\n" + json.dumps({"id": "b", "messages": case["messages"], "expected_calls": []}))
+            "expected_calls": [{"type": "function",
+                                "function": {"name": "read_file", "arguments": "{\"path\": \"a\"}"}}]}
+    other = {"id": "b", "messages": case["messages"], "expected_calls": []}
+    path.write_text(json.dumps(case) + "\n" + json.dumps(other))
     suite = load_suite(str(path))
     assert suite.name == "s"
     assert suite.cases[0]["expected_calls"] == [{"name": "read_file", "arguments": {"path": "a"}}]

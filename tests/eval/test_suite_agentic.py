@@ -155,7 +155,8 @@ def test_bad_task_files_name_the_task_and_rule(tmp_path) -> None:  # type: ignor
     with pytest.raises(SuiteError) as err:
         agentic.load_tasks(path)
     assert "task 1" in str(err.value) and "smells_ok" in str(err.value)
-    path.write_text('[{"id": "t", "instruction": "x", "files": {}, "checks": [{"type": "file_contains", "path": "a"}]}]')
+    path.write_text('[{"id": "t", "instruction": "x", "files": {}, '
+                    '"checks": [{"type": "file_contains", "path": "a"}]}]')
     with pytest.raises(SuiteError, match="'text' must be a string"):
         agentic.load_tasks(path)
     path.write_text("[{")

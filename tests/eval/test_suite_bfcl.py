@@ -40,7 +40,8 @@ AREA = fn("geometry.area", {"base": INT, "height": INT, "unit": S}, ["base", "he
 AREA_ANS = {"geometry.area": {"base": [10], "height": [5], "unit": ["units", ""]}}
 TEMP = fn("weather.get", {"city": S, "scale": F}, ["city"])
 TEMP_ANS = {"weather.get": {"city": ["New York, NY", "NYC"], "scale": [1.0, ""]}}
-LIST = fn("stats.mean", {"values": {"type": "array", "items": {"type": "float"}}, "tags": {"type": "array", "items": S}}, ["values"])
+LIST = fn("stats.mean", {"values": {"type": "array", "items": {"type": "float"}},
+                         "tags": {"type": "array", "items": S}}, ["values"])
 LIST_ANS = {"stats.mean": {"values": [[1.5, 2.5]], "tags": [["Fast Mode"], ""]}}
 TUP = fn("grid.cell", {"pos": {"type": "tuple", "items": INT}, "ids": {"type": "array", "items": INT}}, ["pos"])
 TUP_ANS = {"grid.cell": {"pos": [[1, 2]], "ids": [[3, 4], ""]}}
@@ -57,7 +58,8 @@ def call(name: str, **arguments: Any) -> dict[str, Any]:
 # (function doc, possible answer, model call, verdict, rule)
 CHECKER_TABLE = [
     (AREA, AREA_ANS, call("geometry.area", base=10, height=5), True, "omittable param ('' in options) may be left out"),
-    (AREA, AREA_ANS, call("geometry.area", base=10, height=5, unit="units"), True, "optional param given a listed value"),
+    (AREA, AREA_ANS, call("geometry.area", base=10, height=5, unit="units"), True,
+     "optional param given a listed value"),
     (AREA, AREA_ANS, call("geometry_area", base=10, height=5), False, "exact function name (no . → _ leniency)"),
     (AREA, AREA_ANS, call("geometry.area", base=10), False, "required param missing"),
     (AREA, AREA_ANS, call("geometry.area", base=10, height=5, color="red"), False, "unexpected param not in the doc"),
@@ -67,14 +69,16 @@ CHECKER_TABLE = [
     (FLAG, FLAG_ANS, call("light.set", on=1, level=3), False, "strict types: int is not a boolean"),
     (FLAG, FLAG_ANS, call("light.set", on=True, level=True), False, "strict types: bool is not an integer"),
     (FLAG, FLAG_ANS, call("light.set", on=True), False, "param without '' in its options cannot be omitted"),
-    (TEMP, TEMP_ANS, call("weather.get", city="new york ny", scale=1), True, "int → float coercion; strings normalised"),
+    (TEMP, TEMP_ANS, call("weather.get", city="new york ny", scale=1), True,
+     "int → float coercion; strings normalised"),
     (TEMP, TEMP_ANS, call("weather.get", city="New-York,  NY."), True, "normalisation drops spaces and ,./-_*^"),
     (TEMP, TEMP_ANS, call("weather.get", city="nyc"), True, "normalisation is case-insensitive"),
     (TEMP, TEMP_ANS, call("weather.get", city="Boston"), False, "different string"),
     (TEMP, TEMP_ANS, call("weather.get", city="NYC", scale="1.0"), False, "strict types: string for float"),
     (LIST, LIST_ANS, call("stats.mean", values=[1.5, 2.5]), True, "list equal"),
     (LIST, LIST_ANS, call("stats.mean", values=[2.5, 1.5]), False, "list order matters"),
-    (LIST, LIST_ANS, call("stats.mean", values=[1.5, 2.5], tags=["fast mode"]), True, "strings inside lists normalised"),
+    (LIST, LIST_ANS, call("stats.mean", values=[1.5, 2.5], tags=["fast mode"]), True,
+     "strings inside lists normalised"),
     (LIST, LIST_ANS, call("stats.mean", values=[1, 2]), False, "nested item types are strict (int items for float)"),
     (TUP, TUP_ANS, call("grid.cell", pos=(1, 2)), True, "tuple → list coercion for tuple-typed params"),
     (TUP, TUP_ANS, call("grid.cell", pos=[1, 2], ids=(3, 4)), False, "no tuple coercion for array-typed params"),
@@ -85,7 +89,8 @@ CHECKER_TABLE = [
 ]
 
 
-@pytest.mark.parametrize(("doc", "answer", "model_call", "verdict", "rule"), CHECKER_TABLE, ids=[r[4] for r in CHECKER_TABLE])
+@pytest.mark.parametrize(("doc", "answer", "model_call", "verdict", "rule"), CHECKER_TABLE,
+                         ids=[r[4] for r in CHECKER_TABLE])
 def test_ast_checker_rules(doc: dict, answer: dict, model_call: dict, verdict: bool, rule: str) -> None:
     assert (bfcl.check_call(doc, model_call, answer) is None) is verdict, rule
 
@@ -138,7 +143,8 @@ def test_system_prompt_is_bfcls_and_prepends_to_a_case_system_turn() -> None:
     assert "Note that the provided function is in Python 3 syntax." in prompt
     assert json.loads(prompt.split("that you can invoke.\n", 1)[1])[0]["name"] == "geometry.area"
     assert AREA["description"] == "d"  # the hint is added to a copy
-    case = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}], "functions": [AREA]}
+    case = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}],
+            "functions": [AREA]}
     msgs = bfcl.build_messages(case)
     assert msgs[0]["content"].endswith("\n\nBe brief.") and len(msgs) == 2
     assert case["messages"][0]["content"] == "Be brief."
@@ -146,8 +152,10 @@ def test_system_prompt_is_bfcls_and_prepends_to_a_case_system_turn() -> None:
 
 def _fake_data(root: Path) -> None:
     (root / "possible_answer").mkdir(parents=True)
-    q = [{"id": "simple_python_0", "question": [[{"role": "user", "content": "Area of base 10 height 5?"}]], "function": [AREA]},
-         {"id": "simple_python_1", "question": [[{"role": "user", "content": "Area of base 3 height 4?"}]], "function": [AREA]}]
+    q = [{"id": "simple_python_0", "question": [[{"role": "user", "content": "Area of base 10 height 5?"}]],
+          "function": [AREA]},
+         {"id": "simple_python_1", "question": [[{"role": "user", "content": "Area of base 3 height 4?"}]],
+          "function": [AREA]}]
     a = [{"id": "simple_python_0", "ground_truth": [AREA_ANS]},
          {"id": "simple_python_1", "ground_truth": [{"geometry.area": {"base": [3], "height": [4], "unit": [""]}}]}]
     (root / "BFCL_v4_simple_python.json").write_text("\n".join(json.dumps(r) for r in q) + "\n")
@@ -206,7 +214,8 @@ def test_missing_data_and_unknown_category_are_suite_errors(tmp_path: Path, monk
 REAL = ["simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance", "live_simple", "live_multiple"]
 
 
-@pytest.mark.skipif(package_dir("bfcl_eval") is None, reason="bfcl-eval data not installed (pip install --no-deps bfcl-eval)")
+@pytest.mark.skipif(package_dir("bfcl_eval") is None,
+                    reason="bfcl-eval data not installed (pip install --no-deps bfcl-eval)")
 @pytest.mark.parametrize("category", REAL)
 def test_real_bfcl_ground_truth_passes_our_checker(category: str) -> None:
     """Replying with BFCL's own first possible answer must pass (a few BFCL data quirks aside)."""
@@ -217,7 +226,10 @@ def test_real_bfcl_ground_truth_passes_our_checker(category: str) -> None:
         calls = bfcl.expected_calls(case["possible_answer"])
         if not calls:
             return "None of these functions can answer that."
-        return "[" + ", ".join(f"{c['name']}({', '.join(f'{k}={v!r}' for k, v in c['arguments'].items())})" for c in calls) + "]"
+        def one(c: dict) -> str:
+            return f"{c['name']}({', '.join(f'{k}={v!r}' for k, v in c['arguments'].items())})"
+
+        return "[" + ", ".join(one(c) for c in calls) + "]"
 
     replies = iter([pythonic(c) for c in cases])
     records = bfcl.evaluate(cases, FakeBackend(lambda r: next(replies)))
@@ -227,7 +239,8 @@ def test_real_bfcl_ground_truth_passes_our_checker(category: str) -> None:
 
 
 @pytest.mark.slow  # verified plumbing; the tiny model costs seconds on a loaded 2-core machine
-def test_runs_on_the_in_process_backend_with_a_tiny_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny) -> None:  # type: ignore[no-untyped-def]
+def test_runs_on_the_in_process_backend_with_a_tiny_model(  # type: ignore[no-untyped-def]
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny) -> None:
     from punie.backends.inprocess import InProcessBackend
 
     _fake_data(tmp_path)

@@ -65,7 +65,8 @@ def test_keywords_without_working_code_fail(cases: list[dict[str, Any]]) -> None
     assert not record["correct"]
 
 
-@pytest.mark.parametrize("text", ["", "I cannot help with that.", "```python\ndef add(a, b:\n```", "\x00\x01\x02", "x" * 20000])
+@pytest.mark.parametrize("text", ["", "I cannot help with that.", "```python\ndef add(a, b:\n```", "\x00\x01\x02",
+                                  "x" * 20000])
 def test_garbage_is_a_failure_not_a_crash(cases: list[dict[str, Any]], text: str) -> None:
     [record] = code.evaluate([_case(cases, "add")], FakeBackend(lambda r: text))
     assert record["correct"] is False
@@ -79,7 +80,8 @@ def test_garbage_is_a_failure_not_a_crash(cases: list[dict[str, Any]], text: str
         "Sure! def is_even(n):\n    return n % 2 == 0",  # raw text with prose before
         "def is_even(n):\n    return n % 2 == 0\n\nThis returns True for even numbers.",  # prose after
         "    return n % 2 == 0",  # a bare body continuing the signature
-        "```python\nimport math\n```\n```python\ndef is_even(n):\n    return n % 2 == 0\n```",  # the defining block wins
+        # the defining block wins
+        "```python\nimport math\n```\n```python\ndef is_even(n):\n    return n % 2 == 0\n```",
     ],
 )
 def test_extraction_variants(cases: list[dict[str, Any]], reply: str) -> None:

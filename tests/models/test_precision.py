@@ -104,8 +104,9 @@ def test_eval_cli_runs_bf16_weights_with_a_merged_adapter(tiny_model_dir: str, t
     get_peft_model(model, LoraConfig(r=4, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
                    ).save_pretrained(str(tmp_path / "adapter"))
     for dtype, want in (("bfloat16", "bfloat16"), ("auto", "float32")):  # conftest: auto as on a CPU without bf16
-        rc = main(["eval", "--model", tiny_model_dir, "--adapter", str(tmp_path / "adapter"), "--dtype", dtype, "--limit", "3",
-                   "--json", "--no-progress", "--max-new-tokens", "4", "-o", str(tmp_path / dtype / "report.html")])
+        rc = main(["eval", "--model", tiny_model_dir, "--adapter", str(tmp_path / "adapter"), "--dtype", dtype,
+                   "--limit", "3", "--json", "--no-progress", "--max-new-tokens", "4",
+                   "-o", str(tmp_path / dtype / "report.html")])
         captured = capsys.readouterr()
         assert rc == 0, captured.err
         report = json.loads(captured.out)

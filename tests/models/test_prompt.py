@@ -10,7 +10,8 @@ CONV = [
     {
         "role": "assistant",
         "content": "",
-        "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "read_file", "arguments": '{"path": "src/app.py"}'}}],
+        "tool_calls": [{"id": "c1", "type": "function",
+                        "function": {"name": "read_file", "arguments": '{"path": "src/app.py"}'}}],
     },
     {"role": "tool", "tool_call_id": "c1", "content": "def main(): pass"},
     {"role": "assistant", "content": "It defines main()."},
@@ -18,7 +19,8 @@ CONV = [
 
 
 def trained_text(builder: PromptBuilder, enc) -> str:  # type: ignore[no-untyped-def]
-    return builder.tokenizer.decode([t for t, lab in zip(enc.input_ids, enc.labels, strict=True) if lab != IGNORE_INDEX])
+    kept = [t for t, lab in zip(enc.input_ids, enc.labels, strict=True) if lab != IGNORE_INDEX]
+    return builder.tokenizer.decode(kept)
 
 
 def test_every_assistant_turn_is_trained_with_end_of_turn(builder: PromptBuilder) -> None:
@@ -33,7 +35,8 @@ def test_every_assistant_turn_is_trained_with_end_of_turn(builder: PromptBuilder
 
 def test_system_user_and_tool_tokens_are_masked(builder: PromptBuilder) -> None:
     enc = builder.encode(CONV)
-    masked = builder.tokenizer.decode([t for t, lab in zip(enc.input_ids, enc.labels, strict=True) if lab == IGNORE_INDEX])
+    masked = builder.tokenizer.decode([t for t, lab in zip(enc.input_ids, enc.labels, strict=True)
+                                       if lab == IGNORE_INDEX])
     assert "Open src/app.py" in masked and "def main(): pass" in masked and "<tools>" in masked
     assert "It defines" not in masked
 
@@ -70,7 +73,8 @@ def test_no_tools_means_no_tool_block(builder: PromptBuilder) -> None:
 
 
 def test_arguments_as_object_or_string_render_the_same(builder: PromptBuilder) -> None:
-    obj = [dict(CONV[1], tool_calls=[{"id": "c1", "type": "function", "function": {"name": "read_file", "arguments": {"path": "src/app.py"}}}])]
+    call = {"id": "c1", "type": "function", "function": {"name": "read_file", "arguments": {"path": "src/app.py"}}}
+    obj = [dict(CONV[1], tool_calls=[call])]
     assert builder.render(CONV[:1] + obj) == builder.render(CONV[:2])
 
 

@@ -54,7 +54,8 @@ def supports(model: Any, prefix_cache: Any) -> bool:
     config = getattr(base, "config", None)
     if config is None or getattr(config, "model_type", None) not in SUPPORTED_MODEL_TYPES:
         return False
-    if getattr(config, "use_sliding_window", False) or getattr(config, "sliding_window", None) and config.model_type == "mistral":
+    sliding = getattr(config, "sliding_window", None) and config.model_type == "mistral"
+    if getattr(config, "use_sliding_window", False) or sliding:
         return False
     layer_types = getattr(config, "layer_types", None) or []
     if any(t != "full_attention" for t in layer_types):
@@ -85,7 +86,8 @@ def cascade_attention(module: Any, query: Any, key: Any, value: Any, attention_m
     if store is None:  # not one of our calls: behave as SDPA would
         from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                                      **kwargs)
     scale = scaling if scaling is not None else query.shape[-1] ** -0.5
     return store.attend(module.layer_idx, query, scale), None
 

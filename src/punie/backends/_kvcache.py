@@ -46,8 +46,10 @@ def _grow_layer_class() -> type | None:
             end = self._n + key_states.shape[-2]
             if end > self._k.shape[2]:
                 cap = max(end, 2 * self._k.shape[2])
-                self._k = torch.cat([self._k[:, :, : self._n], self._k.new_empty((*self._k.shape[:2], cap - self._n, self._k.shape[3]))], dim=2)
-                self._v = torch.cat([self._v[:, :, : self._n], self._v.new_empty((*self._v.shape[:2], cap - self._n, self._v.shape[3]))], dim=2)
+                self._k = torch.cat([self._k[:, :, : self._n],
+                                     self._k.new_empty((*self._k.shape[:2], cap - self._n, self._k.shape[3]))], dim=2)
+                self._v = torch.cat([self._v[:, :, : self._n],
+                                     self._v.new_empty((*self._v.shape[:2], cap - self._n, self._v.shape[3]))], dim=2)
             self._k[:, :, self._n : end] = key_states.to(self._k.dtype)
             self._v[:, :, self._n : end] = value_states.to(self._v.dtype)
             self._n = end

@@ -56,6 +56,8 @@ class Backend(Protocol):
 
     name: str
 
-    def generate(self, requests: Sequence[GenerationRequest], *, progress: ProgressFn | None = None) -> list[Generation]: ...
+    def generate(
+        self, requests: Sequence[GenerationRequest], *, progress: ProgressFn | None = None
+    ) -> list[Generation]: ...
 
     def stream(self, request: GenerationRequest) -> Iterator[str]: ...

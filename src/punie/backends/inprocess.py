@@ -131,8 +131,8 @@ class InProcessBackend:
         from punie.models.loading import load_model
 
         model, tok = load_model(name, adapter=adapter, dtype=dtype)
-        adapter_label = None if adapter is None else (str(adapter) if not isinstance(adapter, dict) else ",".join(adapter))
-        return cls(model, tok, model_name=name, adapter=adapter_label, **kwargs)
+        label = None if adapter is None else (str(adapter) if not isinstance(adapter, dict) else ",".join(adapter))
+        return cls(model, tok, model_name=name, adapter=label, **kwargs)
 
     # ---- adapters (``_adapters``) -----------------------------------------------------------------
     @property
@@ -252,7 +252,9 @@ class InProcessBackend:
                              None if g is None else _constrain.RowConstraint(g)))
         return rows
 
-    def generate(self, requests: Sequence[GenerationRequest], *, progress: ProgressFn | None = None) -> list[Generation]:
+    def generate(
+        self, requests: Sequence[GenerationRequest], *, progress: ProgressFn | None = None
+    ) -> list[Generation]:
         results: list[Generation | None] = [None] * len(requests)
         rows = self._rows(requests)
         groups: dict[tuple[Any, ...], list[Row]] = {}
@@ -270,7 +272,8 @@ class InProcessBackend:
                     batches = [group]
                 else:
                     budget = self._padded_budget(group[0].prefix)
-                    batches = [[group[i] for i in b] for b in plan_batches([len(r.suffix) for r in group], self.batch_size, budget)]
+                    plan = plan_batches([len(r.suffix) for r in group], self.batch_size, budget)
+                    batches = [[group[i] for i in b] for b in plan]
                 for batch in batches:
                     for row, gen in self._run_batch(batch, progress):
                         results[row.index] = gen

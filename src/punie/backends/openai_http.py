@@ -130,7 +130,9 @@ class OpenAIHTTPBackend:
             tool_calls=calls,
         )
 
-    def generate(self, requests: Sequence[GenerationRequest], *, progress: ProgressFn | None = None) -> list[Generation]:
+    def generate(
+        self, requests: Sequence[GenerationRequest], *, progress: ProgressFn | None = None
+    ) -> list[Generation]:
         if not requests:
             return []
         self._model_name()  # fail fast (and once) on an unreachable server

@@ -92,27 +92,41 @@ def _opt_in(allow_network: bool, allow_unconfined: bool) -> None:
 
 def eval_cmd(
     model: Annotated[str | None, typer.Option("--model", "-m", help="Alias, HF folder, .gguf or hub id "
-                                              "(default: the embedded smollm2-135m; with --base-url: the server's model name).")] = None,
-    adapter: Annotated[str | None, typer.Option("--adapter", "-a", help="LoRA adapter folder (adapter_config.json).")] = None,
-    base_url: Annotated[str | None, typer.Option("--base-url", help="Evaluate an OpenAI-compatible server instead, e.g. http://127.0.0.1:8766/v1.")] = None,
-    suite: Annotated[list[str] | None, typer.Option("--suite", "-s", help="Built-in suite (punie-tools, agentic, code, reasoning, bfcl:<category>) or a .jsonl file; repeatable.")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="HTML report path; the JSON report goes next to it (.json).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON report on stdout (progress goes to stderr).")] = False,
-    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Evaluate only the first N cases of each suite.")] = None,
-    category: Annotated[list[str] | None, typer.Option("--category", "-c", help="Only cases of this category; repeatable.")] = None,
-    max_new_tokens: Annotated[int | None, typer.Option("--max-new-tokens", min=1, help="Token limit per reply (default: per suite; 96+ for tool calls).")] = None,
-    baseline: Annotated[Path | None, typer.Option("--baseline", help="A baseline report.json to judge this run against (verdict).")] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="In-process generation batch size (default: the backend's).")] = None,
+                                              "(default: the embedded smollm2-135m; with --base-url: the server's "
+                                              "model name).")] = None,
+    adapter: Annotated[str | None, typer.Option("--adapter", "-a",
+                                                help="LoRA adapter folder (adapter_config.json).")] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="Evaluate an OpenAI-compatible server instead, "
+                                                 "e.g. http://127.0.0.1:8766/v1.")] = None,
+    suite: Annotated[list[str] | None, typer.Option("--suite", "-s", help="Built-in suite (punie-tools, agentic, "
+                                                    "code, reasoning, bfcl:<category>) or a .jsonl file; "
+                                                    "repeatable.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="HTML report path; the JSON report goes "
+                                                "next to it (.json).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON report on stdout (progress goes to "
+                                          "stderr).")] = False,
+    limit: Annotated[int | None, typer.Option("--limit", min=1,
+                                              help="Evaluate only the first N cases of each suite.")] = None,
+    category: Annotated[list[str] | None, typer.Option("--category", "-c",
+                                                       help="Only cases of this category; repeatable.")] = None,
+    max_new_tokens: Annotated[int | None, typer.Option("--max-new-tokens", min=1, help="Token limit per reply "
+                                                       "(default: per suite; 96+ for tool calls).")] = None,
+    baseline: Annotated[Path | None, typer.Option("--baseline", help="A baseline report.json to judge this run "
+                                                  "against (verdict).")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="In-process generation batch size "
+                                                   "(default: the backend's).")] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide the progress bar.")] = False,
     dtype: Annotated[str, typer.Option("--dtype", help=f"In-process weights' precision: {DTYPE_HELP}")] = "auto",
     allow_network: Annotated[bool, typer.Option("--allow-network", help="Let model-written commands (agentic "
                                                 "suite) reach the network; off by default.")] = False,
     allow_unconfined: Annotated[bool, typer.Option("--allow-unconfined", help="Run model-written commands and "
                                                    "code even where bubblewrap cannot confine them.")] = False,
-    check: Annotated[bool, typer.Option("--check", help="Exit 1 when the verdict is FAIL (0 on PASS, 2 on bad input): a CI gate.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 when the verdict is FAIL (0 on PASS, 2 on bad "
+                                        "input): a CI gate.")] = False,
     constrained: Annotated[bool, typer.Option("--constrained", help="Decode as punie serve does: tool_choice=auto on "
                                               "every request that offers tools, so a started call can only be an "
-                                              "offered tool with schema-valid arguments (recorded in the report).")] = False,
+                                              "offered tool with schema-valid arguments (recorded in the "
+                                              "report).")] = False,
 ) -> None:
     """Evaluate a model or adapter on suites; writes an HTML + JSON report and records the run."""
     from punie.backends import make_backend
@@ -186,10 +200,12 @@ def _report_links(json_paths: dict[str, Path], page: Path) -> dict[str, str]:
 
 
 def compare_cmd(
-    reports: Annotated[list[Path], typer.Argument(metavar="REPORT.json ...", help="Eval reports; the first is the baseline.")],
+    reports: Annotated[list[Path], typer.Argument(metavar="REPORT.json ...",
+                                                  help="Eval reports; the first is the baseline.")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write an HTML comparison here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
-    check: Annotated[bool, typer.Option("--check", help="Exit 1 when any verdict is FAIL (0 on PASS, 2 on bad input): a CI gate.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 when any verdict is FAIL (0 on PASS, 2 on bad "
+                                        "input): a CI gate.")] = False,
 ) -> None:
     """Compare eval reports side by side: paired per-category deltas (McNemar on shared cases), fixed and
     broken cases, failure reasons, tool confusion, and the verdict."""

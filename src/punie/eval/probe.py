@@ -147,7 +147,8 @@ def probe_cmd(
     rows = run_probe(backend, n, max_new_tokens=max_new_tokens)
     summary = summarize(rows)
     if as_json:
-        report = {"model": model, "adapter": adapter, "base_url": base_url, "summary": summary, "rows": rows_to_dicts(rows)}
+        report = {"model": model, "adapter": adapter, "base_url": base_url, "summary": summary,
+                  "rows": rows_to_dicts(rows)}
         typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
         return
     _print_tables(rows, summary, model or "default", adapter)

@@ -44,7 +44,8 @@ def call_lines(calls: Any) -> list[str]:
     lines = []
     for call in calls:
         if isinstance(call, dict) and "name" in call:
-            lines.append(f"{call['name']} {json.dumps(call.get('arguments') or {}, sort_keys=True, ensure_ascii=False)}")
+            args = json.dumps(call.get("arguments") or {}, sort_keys=True, ensure_ascii=False)
+            lines.append(f"{call['name']} {args}")
         else:
             lines.append(json.dumps(call, sort_keys=True, ensure_ascii=False, default=str))
     return sorted(lines)
@@ -201,7 +202,8 @@ def render_report_html(report: dict[str, Any], training_curves: list[dict[str, A
     from punie.eval.compare import decoding_label, decoding_mode
 
     return _env().get_template("report.html").render(
-        decoding=decoding_label(decoding_mode(report)), r=report, rows=_category_rows(report), categories=list(cats), per_tool=report.get("per_tool") or {},
+        decoding=decoding_label(decoding_mode(report)), r=report, rows=_category_rows(report), categories=list(cats),
+        per_tool=report.get("per_tool") or {},
         cases=_case_rows(report), category_svg=bars, format_svg=format_svg,
         curves_svg=curve_charts(training_curves), verdict=verdict, style=_style(), links=links or {},
         confusion=confusion_view(report.get("confusion")), failure_reasons=report.get("failure_reasons") or {},

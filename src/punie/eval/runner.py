@@ -267,4 +267,5 @@ def save_report(report: dict[str, Any], html_path: Path, *, config: dict[str, An
                       duration_s=report.get("duration_s"))
 
 
-__all__ = ["TOOL_MODULE", "ConstrainedBackend", "headline_scores", "prompt_text", "run_eval", "save_report", "summarize"]
+__all__ = ["TOOL_MODULE", "ConstrainedBackend", "headline_scores", "prompt_text", "run_eval", "save_report",
+           "summarize"]

@@ -56,9 +56,6 @@ def oracle(cases: list[dict[str, Any]], wrong: set[str] | frozenset[str] = froze
     except ids in ``wrong``, answered "I don't know."."""
     table = {}
     for case in cases:
-        if case["id"] in wrong:
-            text = "I don't know."
-        else:
-            text = render_calls(case.get("expected_calls") or []) or "Hello!"
+        text = "I don't know." if case["id"] in wrong else render_calls(case.get("expected_calls") or []) or "Hello!"
         table[conversation_key(case["messages"])] = text
     return FakeBackend(table)

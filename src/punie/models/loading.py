@@ -151,7 +151,8 @@ def load_tokenizer(name: str | None = None) -> Any:
     try:
         tok = AutoTokenizer.from_pretrained(str(folder))
     except Exception as exc:
-        raise ModelError(f"{folder}: unreadable tokenizer ({type(exc).__name__})", hint="delete the folder to reconvert") from exc
+        raise ModelError(f"{folder}: unreadable tokenizer ({type(exc).__name__})",
+                         hint="delete the folder to reconvert") from exc
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     return tok
@@ -217,7 +218,8 @@ def attach_adapters(model: Any, adapters: dict[str, str | Path]) -> Any:
                 peft_model.load_adapter(str(folder), adapter_name=adapter_name)
         except Exception as exc:
             raise AdapterError(
-                f"{folder}: adapter does not fit this base model ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})"
+                f"{folder}: adapter does not fit this base model "
+                f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]})"
             ) from exc
     assert peft_model is not None
     peft_model.set_adapter(next(iter(adapters)))

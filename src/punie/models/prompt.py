@@ -182,7 +182,8 @@ class PromptBuilder:
         return str(self.tokenizer.apply_chat_template(msgs, **kwargs))
 
     def render(
-        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None, *, add_generation_prompt: bool = True
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None, *,
+        add_generation_prompt: bool = True,
     ) -> str:
         return self._template(self.prepare(messages, tools), tools, add_generation_prompt)
 

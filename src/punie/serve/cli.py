@@ -69,7 +69,8 @@ def serve_cmd(
     print_launch: str | None = typer.Option(
         None,
         "--print-launch",
-        help="Print commands to serve the same base + adapters on vllm or llama.cpp (paths relative to here; the chat template is written here), then exit.",
+        help="Print commands to serve the same base + adapters on vllm or llama.cpp (paths relative to here; "
+        "the chat template is written here), then exit.",
     ),
     dtype: str = typer.Option("auto", "--dtype", help=f"Weights' precision: {DTYPE_HELP}"),
 ) -> None:

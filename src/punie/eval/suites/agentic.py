@@ -183,7 +183,9 @@ class _Run:
         )
         for cid, call in zip(ids, parsed.calls, strict=True):
             result = self.ws.execute_call(call)
-            content = result.content if len(result.content) <= RESULT_CHARS else result.content[:RESULT_CHARS] + "\n[truncated]"
+            content = result.content
+            if len(content) > RESULT_CHARS:
+                content = content[:RESULT_CHARS] + "\n[truncated]"
             self.calls.append({"name": str(call.get("name")), "arguments": _args(call), "ok": result.ok})
             self.messages.append({"role": "tool", "tool_call_id": cid, "content": content})
         if self.steps >= self.case["max_steps"]:

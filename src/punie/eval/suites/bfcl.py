@@ -217,7 +217,8 @@ def _resolve_value(node: ast.AST) -> Any:
     if isinstance(node, ast.Tuple):
         return tuple(_resolve_value(v) for v in node.elts)
     if isinstance(node, ast.Dict):
-        return {_resolve_value(k) if k is not None else None: _resolve_value(v) for k, v in zip(node.keys, node.values, strict=True)}
+        return {_resolve_value(k) if k is not None else None: _resolve_value(v)
+                for k, v in zip(node.keys, node.values, strict=True)}
     if isinstance(node, ast.BinOp):
         return _fold_numeric(node)
     if isinstance(node, ast.Name):
@@ -420,7 +421,8 @@ def check_call(doc: dict[str, Any], call: dict[str, Any], answer: dict[str, Any]
                 error = None if ok else f"invalid value for {param!r}: {value!r}"
             elif expected is list:
                 # BFCL builds one option per listed answer; an omittable "" becomes [] (so [] passes)
-                options = [_std_list(p) if type(p) is list else [] for p in possible[param] if type(p) is list or p == ""]
+                options = [_std_list(p) if type(p) is list else []
+                           for p in possible[param] if type(p) is list or p == ""]
                 error = None if _std_list(list(value)) in options else f"invalid value for {param!r}: {value!r}"
             else:
                 error = None if value in possible[param] else f"invalid value for {param!r}: {value!r}"
@@ -442,7 +444,8 @@ def _find_doc(functions: list[dict[str, Any]], name: str) -> dict[str, Any]:
     return {"name": name, "parameters": {"properties": {}, "required": []}}
 
 
-def ast_check(category: str, functions: list[dict[str, Any]], calls: list[dict[str, Any]], answers: list[dict[str, Any]]) -> str | None:
+def ast_check(category: str, functions: list[dict[str, Any]], calls: list[dict[str, Any]],
+              answers: list[dict[str, Any]]) -> str | None:
     """BFCL ``ast_checker``: None when valid, else the reason. Parallel categories are order-insensitive."""
     if len(calls) != len(answers):
         return f"wrong number of calls: {len(calls)}, expected {len(answers)}"
@@ -488,7 +491,8 @@ def _jsonable(value: Any) -> Any:
 def _first_option(value: Any) -> Any:
     """A concrete value from a possible answer: dict answers nest ``{key: [options]}`` themselves."""
     if isinstance(value, dict):
-        return {k: _first_option(opts[0]) for k, opts in value.items() if isinstance(opts, list) and opts and opts[0] != ""}
+        return {k: _first_option(opts[0]) for k, opts in value.items()
+                if isinstance(opts, list) and opts and opts[0] != ""}
     if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
         return [_first_option(v) for v in value]
     return value

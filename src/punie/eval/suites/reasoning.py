@@ -118,7 +118,8 @@ def evaluate(
     from punie.eval.suites._answers import base_record, generate_answers
 
     records = []
-    for case, gen in zip(cases, generate_answers(cases, backend, max_new_tokens or MAX_NEW_TOKENS, progress), strict=True):
+    answers = generate_answers(cases, backend, max_new_tokens or MAX_NEW_TOKENS, progress)
+    for case, gen in zip(cases, answers, strict=True):
         ok, got, detail = check(case, gen.text or "")
         record = base_record(case, gen, ok, detail)
         record.update(answer=got, expected_answer=case["answer"])
