@@ -199,10 +199,12 @@ def throughput(fn: Callable[[str], object], texts: list[str], seconds: float) ->
 def interleaved(
     contenders: dict[str, Callable[[str], object]], texts: list[str], seconds: float, rounds: int = 5
 ) -> dict[str, float]:
-    """Median outputs/s per contender over alternating short rounds."""
+    """Median outputs/s per contender over alternating short rounds (the order reversed every other
+    round, so no contender always runs right after another)."""
     runs: dict[str, list[float]] = {name: [] for name in contenders}
-    for _ in range(rounds):
-        for name, fn in contenders.items():
+    order = list(contenders.items())
+    for k in range(rounds):
+        for name, fn in order if k % 2 == 0 else order[::-1]:
             runs[name].append(throughput(fn, texts, seconds / rounds))
     return {name: statistics.median(r) for name, r in runs.items()}
 

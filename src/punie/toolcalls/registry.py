@@ -91,20 +91,22 @@ def strip_think(text: str) -> str:
     ``<think>`` blocks that start a line or follow a tag, and harmony analysis messages, are blanked."""
     if "<" not in text:  # every reasoning tag starts with "<"
         return text
-    end = text.find(THINK_END)
-    if _LEADING_THINK.match(text):
-        # unclosed: the model never finished thinking, so there is no answer yet
-        text = "" if end < 0 else text[end + len(THINK_END) :]
-    elif end >= 0:
-        call = text.find("<tool_call>")
-        if call < 0 or end < call:
-            text = text[end + len(THINK_END) :]
-    if THINK_START in text:
-        text = _LATER_THINK.sub(_spaces, text)
-    if "<|START_THINKING|>" in text:
-        text = _COMMAND_THINKING.sub(_spaces, text)
-    if "<|channel|>" in text:
-        text = _HARMONY_ANALYSIS.sub(_spaces, text)
+    if "think>" in text:
+        end = text.find(THINK_END)
+        if _LEADING_THINK.match(text):
+            # unclosed: the model never finished thinking, so there is no answer yet
+            text = "" if end < 0 else text[end + len(THINK_END) :]
+        elif end >= 0:
+            call = text.find("<tool_call>")
+            if call < 0 or end < call:
+                text = text[end + len(THINK_END) :]
+        if THINK_START in text:
+            text = _LATER_THINK.sub(_spaces, text)
+    if "<|" in text:
+        if "<|START_THINKING|>" in text:
+            text = _COMMAND_THINKING.sub(_spaces, text)
+        if "<|channel|>" in text:
+            text = _HARMONY_ANALYSIS.sub(_spaces, text)
     return text
 
 
@@ -183,34 +185,35 @@ def _parse(
             )
         got = get_format(format).parse(text, tools)
         return got if got is not None else ParseResult(content=text.strip())
-    table = _table()
-    rows = table.plan(text)
-    if rows is None:  # most replies hold no trigger at all
-        return ParseResult(content=text.strip())
+    table = _TABLE or _table()
     accepted: list[ParseResult] = []
     pending: list[ParseResult] = []  # markup recognised, but no calls in it
     blanked: list[tuple[int, int]] = []  # spans already read: weaker formats see spaces there
     work: str | None = text  # ``text`` with ``blanked`` blanked (made when a format has to read it)
     rest = text  # the text outside ``blanked``: where triggers are looked for
     generic_seen = False
-    for parse_fn, triggers, is_generic in rows:
-        if is_generic:
+    # the formats in scan order, each tested for its triggers when reached, so a reply whose first
+    # format reads everything there is to read is done after one search of what is left
+    last = None  # the parse of the last entry taken: a format with several triggers is read once
+    for trigger, parse_fn, triggers, is_generic in table.entries(text):
+        if parse_fn is last or trigger not in rest:
+            continue
+        last = parse_fn
+        if is_generic and not generic_seen:
             if not generic:
                 break
-            if not generic_seen:
-                generic_seen = True
-                more = [s for r in pending for s in r.spans]
-                if more:  # error-only spans of marker formats: nothing inside them is a call
-                    blanked += more
-                    rest, work = _outside(text, blanked), None
-                    if not rest or not table.any_trigger.search(rest):
-                        break
-        if rest is not text:  # spans were read: this format's trigger may have been in them
-            for t in triggers:
-                if t in rest:
+            generic_seen = True
+            more = [s for r in pending for s in r.spans]
+            if more:  # error-only spans of marker formats: nothing inside them is a call
+                blanked += more
+                if not table.left(text, blanked):
                     break
-            else:
-                continue
+                rest, work = _outside(text, blanked), None
+                for t in triggers:
+                    if t in rest:
+                        break
+                else:
+                    continue
         if work is None:
             work = blank(text, blanked)
         got = parse_fn(work, tools)
@@ -227,9 +230,9 @@ def _parse(
             continue
         if got.spans:
             blanked += got.spans
+            if not table.left(text, blanked):
+                break  # nothing left that could wake a format
             rest, work = _outside(text, blanked), None
-            if not rest or not table.any_trigger.search(rest):
-                break  # nothing left that could wake a format (one search: what is left is short)
     if not accepted:
         return pending[0] if pending else ParseResult(content=text.strip())
     if len(accepted) == 1 and not pending:
@@ -266,58 +269,58 @@ def _outside(text: str, spans: list[tuple[int, int]]) -> str:
 
 
 Row = tuple[Any, tuple[str, ...], bool]  # (parse, triggers, generic)
+Entry = tuple[str, Any, tuple[str, ...], bool]  # (trigger, parse, triggers, generic)
+
+
+# Prefixes that most triggers start with, tested once per reply: a trigger whose prefix is absent is
+# never looked for. Bit k of a variant's key: _GATES[k] occurs.
+_GATES = ('"', "<", "<|", "<tool", "<function")
 
 
 class _Table:
-    """The formats in scan order as rows; the triggers grouped so that a reply is tested for few of
-    them (a substring test per trigger is most of the cost of a reply with none); per set of triggers
-    found, the rows they wake (cached)."""
+    """The formats in scan order, as (trigger, parse, triggers, generic) entries, one per trigger, in
+    a variant per combination of the ``_GATES`` a reply holds, keeping only the triggers that can occur
+    in it: a substring test per trigger is most of the cost of a reply."""
 
     def __init__(self) -> None:
         mods = list(map(get_format, FORMATS))
         self.rows: list[Row] = [(m.parse, tuple(m.TRIGGERS), m.GENERIC) for m in mods]
-        self.by_trigger: dict[str, list[int]] = {}
-        for i, m in enumerate(mods):
-            for t in m.TRIGGERS:
-                self.by_trigger.setdefault(t, []).append(i)
-        trig = list(self.by_trigger)
-        # '<' and '"' triggers are tested only when that character occurs, and '<' ones sharing their
-        # first two characters only when those occur
-        self.plain = tuple(t for t in trig if t[0] not in '<"')
-        self.quoted = tuple(t for t in trig if t[0] == '"')
-        lt: dict[str, list[str]] = {}
-        for t in trig:
-            if t[0] == "<":
-                lt.setdefault(t[:2], []).append(t)
-        self.lt_single = tuple(v[0] for v in lt.values() if len(v) == 1)
-        self.lt_groups = tuple((k, tuple(v)) for k, v in lt.items() if len(v) > 1)
+        trig = {t for m in mods for t in m.TRIGGERS}
         self.any_trigger = re.compile("|".join(map(re.escape, sorted(trig, key=len, reverse=True))))
-        self._plans: dict[tuple[str, ...], list[Row]] = {}
+        self._variants: list[list[Entry]] = []
+        for key in range(1 << len(_GATES)):
+            present = {g for k, g in enumerate(_GATES) if key >> k & 1}
+            entries = [(t, fn, triggers, gen) for fn, triggers, gen in self.rows for t in triggers]
+            self._variants.append([e for e in entries if _gate(e[0]) in present or _gate(e[0]) is None])
 
-    def found(self, text: str) -> list[str]:
-        """The triggers that occur in ``text`` (in a fixed order)."""
-        out = [t for t in self.plain if t in text]
-        if '"' in text:
-            out += [t for t in self.quoted if t in text]
+    def entries(self, text: str) -> list[Entry]:
+        """The entries whose trigger may occur in ``text``, in scan order."""
+        key: int = '"' in text
         if "<" in text:
-            out += [t for t in self.lt_single if t in text]
-            for key, group in self.lt_groups:
-                if key in text:
-                    out += [t for t in group if t in text]
-        return out
+            key |= 2 | ("<|" in text) << 2 | ("<tool" in text) << 3 | ("<function" in text) << 4
+        return self._variants[key]
 
-    def plan(self, text: str) -> list[Row] | None:
-        """The rows woken by ``text``'s triggers, in scan order (None: no trigger)."""
-        found = self.found(text)
-        if not found:
-            return None
-        key = tuple(found)
-        rows = self._plans.get(key)
-        if rows is None:
-            rows = [self.rows[i] for i in sorted({i for t in found for i in self.by_trigger[t]})]
-            if len(self._plans) < 4096:  # bounded; few combinations of triggers occur in practice
-                self._plans[key] = rows
-        return rows
+    def left(self, text: str, spans: list[tuple[int, int]]) -> bool:
+        """Whether a trigger occurs in ``text`` outside ``spans`` (what ``_outside`` keeps, unjoined)."""
+        search = self.any_trigger.search
+        if len(spans) == 1:
+            a, b = spans[0]
+            if b <= a:
+                return search(text) is not None
+            return (a > 0 and search(text, 0, a) is not None) or search(text, b) is not None
+        pos = 0
+        for a, b in sorted(spans):
+            if b <= max(a, pos):
+                continue
+            if a > pos and search(text, pos, a):
+                return True
+            pos = b
+        return search(text, pos) is not None
+
+
+def _gate(trigger: str) -> str | None:
+    """The longest of ``_GATES`` that ``trigger`` starts with; None: always looked for."""
+    return max((g for g in _GATES if trigger.startswith(g)), key=len, default=None)
 
 
 _TABLE: _Table | None = None

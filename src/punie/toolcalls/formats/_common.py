@@ -31,6 +31,8 @@ def _no_constant(s: str) -> Any:
 
 # strict=False accepts raw newlines/tabs inside strings: models write multi-line file contents that way.
 _DECODER = json.JSONDecoder(strict=False, parse_float=_finite_float, parse_constant=_no_constant)
+# raw_decode without its Python frame: (value, end), or StopIteration where no value starts
+_SCAN = _DECODER.scan_once  # type: ignore[attr-defined]
 
 
 class NotACall:
@@ -142,17 +144,21 @@ def read_json_values(
     errors: list[str] = []
     repaired = False
     limit = len(text) if end is None else end
+    ws = _WS_RUN.match
     while True:
         if max_values and len(values) >= max_values:
             return values, pos, errors, repaired
-        nxt = skip_ws(text, pos)
+        nxt = ws(text, pos).end()  # type: ignore[union-attr]  # always matches
         if values:
             while nxt < limit and text[nxt] in seps:
-                nxt = skip_ws(text, nxt + 1)
+                nxt = ws(text, nxt + 1).end()  # type: ignore[union-attr]
         if nxt >= limit or text[nxt] not in "{[":
             return values, pos, errors, repaired
         try:
-            value, stop = _DECODER.raw_decode(text, nxt)
+            try:
+                value, stop = _SCAN(text, nxt)
+            except StopIteration as no_value:
+                raise json.JSONDecodeError("Expecting value", text, no_value.value) from None
         except RecursionError:
             errors.append(f"JSON at offset {nxt} is nested too deeply")
             return values, limit, errors, repaired
@@ -202,7 +208,10 @@ def salvage_array(text: str, pos: int, limit: int) -> tuple[list[Any], int, list
         if text[i] == "]":
             return items, i + 1, errors, repaired
         try:
-            value, stop = _DECODER.raw_decode(text, i)
+            try:
+                value, stop = _SCAN(text, i)
+            except StopIteration as no_value:
+                raise json.JSONDecodeError("Expecting value", text, no_value.value) from None
             if stop > limit:
                 raise ValueError("runs past its closing marker")
         except RecursionError:
@@ -351,7 +360,7 @@ def calls_from_values(
     calls: list[dict[str, Any]] = []
     errors: list[str] = []
     for value in values:
-        for item in _unwrap(value):
+        for item in value if isinstance(value, list) else _unwrap(value):
             got = normalize_call(item, tools, tagged=tagged)
             if isinstance(got, dict):
                 calls.append(got)
@@ -432,7 +441,14 @@ def finish(
     repaired: bool = False,
 ) -> ParseResult:
     """The result of a format that read ``spans`` of ``text``: content is the text around them."""
-    return result(name, calls, cut(text, spans), errors, repaired, spans)
+    if len(spans) == 1:  # cut() for one span
+        a, b = spans[0]
+        head = text[:a].strip() if a > 0 else ""
+        tail = text[b:].strip()
+        content = f"{head}\n{tail}" if head and tail else head or tail
+    else:
+        content = cut(text, spans).strip()
+    return ParseResult(calls, content, name, errors, repaired, spans or [])
 
 
 def cut(text: str, spans: list[tuple[int, int]]) -> str:
