@@ -50,7 +50,7 @@ def _py_func(r: random.Random) -> str:
 
 def _py_try(r: random.Random) -> str:
     f, err = r.choice(_FUNCS), r.choice(_ERRORS)
-    lines = ["try:", f"    {f}()", f"except {err} as exc:", f"    print(exc)" if r.random() < 0.5 else
+    lines = ["try:", f"    {f}()", f"except {err} as exc:", "    print(exc)" if r.random() < 0.5 else
              f"    print(f\"{r.choice(_WORDS)}: {{exc}}\")"]
     if r.random() < 0.4:
         lines += ["finally:", f"    {r.choice(_FUNCS)}()"]
@@ -92,7 +92,7 @@ def _shell(r: random.Random) -> str:
         f"docker run --rm \\\n  -e {v}=\"${v}\" \\\n  -v \"$PWD/{d}:/{d}\" \\\n  app:latest",
         f"printf '%s\\n' \"{r.choice(_WORDS)}\"",
         f"echo -e \"{r.choice(['a', 'name', 'x'])}\\t{r.choice(['b', 'value', 'y'])}\"",
-        f"alias ll='ls -la'\nexport EDITOR=\"vim\"",
+        "alias ll='ls -la'\nexport EDITOR=\"vim\"",
         f"grep -rn \"{r.choice(['TODO', 'FIXME', 'XXX'])}\" {d} | wc -l",
     ])
 
@@ -120,7 +120,8 @@ def _other(r: random.Random) -> str:
         f"{f}:\n\tmkdir -p {d}\n\tcp -r src/* {d}/",
         f".PHONY: test\ntest:\n\tpytest -q\n\nclean:\n\trm -rf {d}",
         f"# {a.capitalize()}\n\n- {w}\n- see `{d}/`\n\n## Usage\n\n    make {f}",
-        f"SELECT {a}, COUNT(*)\nFROM {r.choice(['users', 'orders', 'events'])}\nWHERE note = '{w.replace(chr(39), '')}'\nGROUP BY {a};",
+        f"SELECT {a}, COUNT(*)\nFROM {r.choice(['users', 'orders', 'events'])}\nWHERE note = "
+        f"'{w.replace(chr(39), '')}'\nGROUP BY {a};",
         f"const {a} = `${{{r.choice(_NAMES)}}}/{d}`;\nconsole.log('{w.replace(chr(39), '')}', {a});",
         f"export function {f}({a}) {{\n  if (!{a}) throw new Error(\"{w}\");\n  return {a};\n}}",
         f"fn {f}() -> Result<(), String> {{\n    println!(\"{{}}\", \"{w}\");\n    Ok(())\n}}",

@@ -25,16 +25,21 @@ _PATHS = {
         ["index", "App", "api", "store", "router", "Button", "useAuth", "types", "utils", "config", "theme",
          "client", "Modal", "formatDate"],
     ),
-    "rs": (["src", "crates/core/src", "src/bin", "crates/cli/src"], ["main", "lib", "error", "config", "parser", "cli", "server"]),
-    "go": (["cmd/server", "internal/db", "pkg/http", "internal/auth"], ["main", "handler", "store", "config", "server", "middleware"]),
-    "md": (["docs", "docs/guides", "notes", "."], ["README", "CHANGELOG", "CONTRIBUTING", "setup", "architecture", "TODO", "faq"]),
-    "yaml": ([".github/workflows", "config", "deploy/k8s", "."], ["ci", "settings", "deployment", "docker-compose", "release", "values"]),
+    "rs": (["src", "crates/core/src", "src/bin", "crates/cli/src"],
+           ["main", "lib", "error", "config", "parser", "cli", "server"]),
+    "go": (["cmd/server", "internal/db", "pkg/http", "internal/auth"],
+           ["main", "handler", "store", "config", "server", "middleware"]),
+    "md": (["docs", "docs/guides", "notes", "."],
+           ["README", "CHANGELOG", "CONTRIBUTING", "setup", "architecture", "TODO", "faq"]),
+    "yaml": ([".github/workflows", "config", "deploy/k8s", "."],
+             ["ci", "settings", "deployment", "docker-compose", "release", "values"]),
     "json": (["config", ".", "src/data", "fixtures"], ["package", "tsconfig", "settings", "users", "seed", "schema"]),
     "toml": ([".", "config"], ["pyproject", "Cargo", "settings", "ruff"]),
     "txt": (["logs", ".", "data", "out"], ["build", "requirements", "notes", "output", "errors", "results"]),
     "log": (["logs", "tmp", "."], ["app", "test", "server", "build", "deploy"]),
 }
-_BARE_FILES = ["Makefile", "Dockerfile", ".env.example", ".gitignore", "LICENSE", "Procfile", "src/app/.env", "justfile"]
+_BARE_FILES = ["Makefile", "Dockerfile", ".env.example", ".gitignore", "LICENSE", "Procfile", "src/app/.env",
+               "justfile"]
 
 _DIRS = ["frontend", "backend", "services/api", "web", "packages/core", "docs", "infra/terraform", "crates/cli",
          "examples/demo", "tools/scripts", "server", "client", "apps/mobile", "libs/shared", "e2e", "api",
@@ -44,7 +49,8 @@ _DIRS = ["frontend", "backend", "services/api", "web", "packages/core", "docs", 
 _COMMANDS = [
     "pytest", "pytest -q", "pytest -x", "pytest --lf", "python -m pytest -v", "pytest -k login", "pytest -q tests/unit",
     "pytest tests/test_api.py -x", "pytest -k \"not slow\"", "pytest --cov=src --cov-report=term-missing",
-    "npm test", "npm run build", "npm run lint", "npm install", "npm ci", "npm run typecheck", "npm run test -- --watch=false",
+    "npm test", "npm run build", "npm run lint", "npm install", "npm ci", "npm run typecheck",
+    "npm run test -- --watch=false",
     "yarn build", "yarn lint --fix", "pnpm install", "pnpm test", "npx tsc --noEmit", "npx eslint src --ext .ts,.tsx",
     "npx prettier --check .", "cargo build", "cargo test", "cargo clippy -- -D warnings", "cargo fmt --check",
     "cargo build --release", "cargo test --workspace", "go test ./...", "go build ./cmd/server", "go vet ./...",
@@ -81,7 +87,8 @@ _SINGLE_LINE = [
     "name: \"demo\"", "TODO: fix the «parser» edge cases", "export PATH=\"$HOME/bin:$PATH\"",
     "SELECT * FROM users WHERE name = 'Ana';", "console.log('ready');", "café, naïve, résumé", "日本語のテキスト",
     "MAX_RETRIES = 5", "PORT=8080", "node_modules/", "*.pyc", "# Project notes", "fn main() { println!(\"hi\"); }",
-    "{\"enabled\": true, \"level\": 3}", "Ça marche très bien", "Temperature: 21°C", "API_URL=https://api.example.com/v1",
+    "{\"enabled\": true, \"level\": 3}", "Ça marche très bien", "Temperature: 21°C",
+    "API_URL=https://api.example.com/v1",
     "print('tab\\tseparated')", "LOG_LEVEL=warning", "Привет, мир", "Price: 9.99 €", "web: gunicorn app:app",
     "3.12", "dist/", "α + β = γ", "echo \"build finished\"", "return a if a > b else b", "<h1>Welcome</h1>",
     "TIMEOUT_SECONDS=30", "Don't panic.", "x = [1, 2, 3]", "# -*- coding: utf-8 -*-", "SECRET_KEY=change-me",
@@ -169,7 +176,8 @@ def _split(values: list[str]) -> dict[str, list[str]]:
 
 @cache
 def pools() -> dict[str, dict[str, list[str]]]:
-    paths = [f"{d}/{n}.{ext}".removeprefix("./") for ext, (dirs, names) in _PATHS.items() for d, n in product(dirs, names)]
+    paths = [f"{d}/{n}.{ext}".removeprefix("./")
+             for ext, (dirs, names) in _PATHS.items() for d, n in product(dirs, names)]
     paths += _BARE_FILES + _MORE_PATHS
     tids = [f"term-{i}" for i in range(1, 200)] + [f"bg-{i}" for i in range(1, 60)] + _more_tids()
     single, multi = generated_bodies()

@@ -55,13 +55,17 @@ def generate_cmd(
     out: Annotated[Path, typer.Argument(help="Output folder (train/valid/test.jsonl).")],
     seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same dataset.")] = 0,
     size: Annotated[int, typer.Option("--size", help="Number of train conversations.")] = DEFAULT_SIZE,
-    heldout_size: Annotated[int | None, typer.Option("--heldout-size", help="valid and test size each (default size/10, ≥ 50).")] = None,
-    suite: Annotated[Path | None, typer.Option("--suite", help="Also write the held-out punie-tools eval suite here (.jsonl).")] = None,
+    heldout_size: Annotated[int | None, typer.Option("--heldout-size",
+                                                     help="valid and test size each (default size/10, ≥ 50).")] = None,
+    suite: Annotated[Path | None, typer.Option("--suite",
+                                               help="Also write the held-out punie-tools eval suite here "
+                                                    "(.jsonl).")] = None,
     suite_size: Annotated[int, typer.Option("--suite-size", help="Cases in --suite.")] = SUITE_SIZE,
     call_only_share: Annotated[
         float,
         typer.Option("--call-only-share", min=0.0, max=1.0,
-                     help="Share of train tool conversations cut right after their last call (no final answer: shorter, cheaper to train)."),
+                     help="Share of train tool conversations cut right after their last call (no final answer: "
+                          "shorter, cheaper to train)."),
     ] = DEFAULT_CALL_ONLY_SHARE,
 ) -> None:
     """Generate a tool-calling dataset for the 7 tools (valid/test use held-out phrasings and values)."""
@@ -85,7 +89,8 @@ def generate_cmd(
 def validate_cmd(
     path: Annotated[Path, typer.Argument(help="Dataset folder or one .jsonl file.")],
     model: ModelOpt = None,
-    max_seq_length: Annotated[int, typer.Option("--max-seq-length", help="With --model: longest allowed conversation in tokens.")] = 2048,
+    max_seq_length: Annotated[int, typer.Option("--max-seq-length",
+                                                help="With --model: longest allowed conversation in tokens.")] = 2048,
     max_show: Annotated[int, typer.Option("--max-show", help="Print at most this many errors and warnings each.")] = 50,
     as_json: JsonOpt = False,
 ) -> None:
@@ -144,7 +149,8 @@ def stats_cmd(
         for q in ("p50", "p90", "p99", "max"):
             rows.append((f"tokens {q}", [str(stats[s].get("tokens", {}).get(q, "—")) for s in splits]))
         rows.append(("supervised tokens", [f"{stats[s].get('supervised_token_share', 0):.1%}" for s in splits]))
-        rows.append(("supervised after prefix", [f"{stats[s].get('supervised_share_after_prefix', 0):.1%}" for s in splits]))
+        rows.append(("supervised after prefix",
+                     [f"{stats[s].get('supervised_share_after_prefix', 0):.1%}" for s in splits]))
     for name, vals in rows:
         table.add_row(name, *vals)
     Console(width=120).print(table)
@@ -156,7 +162,8 @@ def inspect_cmd(
     index: Annotated[int, typer.Option("--index", "-i", help="Which example (0-based) of the split.")] = 0,
     split: Annotated[str, typer.Option("--split", help="train, valid or test.")] = "train",
     model: ModelOpt = None,
-    html_out: Annotated[Path | None, typer.Option("--html", help="Write an HTML page here instead of printing.")] = None,
+    html_out: Annotated[Path | None, typer.Option("--html",
+                                                  help="Write an HTML page here instead of printing.")] = None,
     count: Annotated[int, typer.Option("--count", "-n", help="With --html: how many examples from --index on.")] = 1,
 ) -> None:
     """An example rendered through the model's prompt builder: trained tokens vs masked tokens."""
@@ -189,11 +196,17 @@ def inspect_cmd(
 def filter_cmd(
     path: Annotated[Path, typer.Argument(help="Dataset folder or one .jsonl file.")],
     output: OutOpt,
-    tool: Annotated[list[str] | None, typer.Option("--tool", help="Keep examples calling this tool (repeatable).")] = None,
-    calls: Annotated[str | None, typer.Option("--calls", help="some: with calls only; none: no-call only; any.")] = None,
-    contains: Annotated[str | None, typer.Option("--contains", help="Keep examples where a message matches this regex.")] = None,
-    max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Drop examples longer than this (needs --model).")] = None,
-    min_turns: Annotated[int | None, typer.Option("--min-turns", help="Keep examples with at least this many assistant turns.")] = None,
+    tool: Annotated[list[str] | None, typer.Option("--tool",
+                                                   help="Keep examples calling this tool (repeatable).")] = None,
+    calls: Annotated[str | None, typer.Option("--calls",
+                                              help="some: with calls only; none: no-call only; any.")] = None,
+    contains: Annotated[str | None, typer.Option("--contains",
+                                                 help="Keep examples where a message matches this regex.")] = None,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens",
+                                                   help="Drop examples longer than this (needs --model).")] = None,
+    min_turns: Annotated[int | None, typer.Option("--min-turns",
+                                                  help="Keep examples with at least this many assistant "
+                                                       "turns.")] = None,
     model: ModelOpt = None,
 ) -> None:
     """Keep matching examples; the output is written in canonical form."""
@@ -218,7 +231,8 @@ def merge_cmd(
 
     if len(paths) < 2:
         raise ConfigError("merge needs at least two datasets", location="PATHS")
-    _write(merge_datasets([read_dataset(p) for p in paths]), output, {"op": "merge", "sources": [str(p) for p in paths]},
+    _write(merge_datasets([read_dataset(p) for p in paths]), output,
+           {"op": "merge", "sources": [str(p) for p in paths]},
            why_empty="the inputs have no examples")
 
 
@@ -241,7 +255,9 @@ def split_cmd(
 def dedupe_cmd(
     path: Annotated[Path, typer.Argument(help="Dataset folder or one .jsonl file.")],
     output: OutOpt,
-    mode: Annotated[str, typer.Option("--mode", help="exact: identical user prompts; normalized: ignoring case and whitespace.")] = "normalized",
+    mode: Annotated[str, typer.Option("--mode",
+                                      help="exact: identical user prompts; normalized: ignoring case and "
+                                           "whitespace.")] = "normalized",
 ) -> None:
     """Drop examples whose user prompts repeat an earlier one (test is kept over valid over train)."""
     from punie.data.ops import dedupe_dataset
@@ -256,9 +272,12 @@ def dedupe_cmd(
 def check_leakage_cmd(
     data: Annotated[Path, typer.Argument(help="Dataset folder or .jsonl file (its training prompts).")],
     suites: Annotated[list[str], typer.Argument(help="Suite .jsonl files, or punie-tools for the built-in suite.")],
-    threshold: Annotated[float, typer.Option("--threshold", help="n-gram containment at which a prompt counts as a near copy.")] = 0.8,
-    max_share: Annotated[float, typer.Option("--max-share", help="Share of leaked eval cases tolerated before exit 1.")] = 0.0,
-    split: Annotated[str, typer.Option("--split", help="Which split's prompts to check (train, valid, test, all).")] = "train",
+    threshold: Annotated[float, typer.Option("--threshold",
+                                             help="n-gram containment at which a prompt counts as a near copy.")] = 0.8,
+    max_share: Annotated[float, typer.Option("--max-share",
+                                             help="Share of leaked eval cases tolerated before exit 1.")] = 0.0,
+    split: Annotated[str, typer.Option("--split",
+                                       help="Which split's prompts to check (train, valid, test, all).")] = "train",
     as_json: JsonOpt = False,
 ) -> None:
     """Training prompts that equal or nearly equal eval prompts. Exit 1 above --max-share."""
@@ -307,8 +326,10 @@ def _suite_cases(name: str, read_file: Any) -> list[dict[str, Any]]:
 @app.command("import")
 def import_cmd(
     path: Annotated[Path, typer.Argument(help="A .jsonl file, or a .json file holding one JSON array.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output .jsonl file (punie's form, written atomically).")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="auto, sharegpt, hermes, xlam, trl, openai or mlx.")] = "auto",
+    output: Annotated[Path, typer.Option("--output", "-o",
+                                         help="Output .jsonl file (punie's form, written atomically).")],
+    fmt: Annotated[str, typer.Option("--format", "-f",
+                                     help="auto, sharegpt, hermes, xlam, trl, openai or mlx.")] = "auto",
     max_show: Annotated[int, typer.Option("--max-show", help="Print at most this many line problems.")] = 50,
 ) -> None:
     """Convert ShareGPT/Hermes, xLAM, TRL, OpenAI or mlx-lm lines to punie's JSONL, `tools` on every line.
@@ -346,7 +367,8 @@ def import_cmd(
 @app.command("export")
 def export_cmd(
     path: Annotated[Path, typer.Argument(help="punie dataset folder (train/valid/test.jsonl) or one .jsonl file.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output folder (one file per split), or one .jsonl file for all of it.")],
+    output: Annotated[Path, typer.Option("--output", "-o",
+                                         help="Output folder (one file per split), or one .jsonl file for all of it.")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="openai, sharegpt, mlx or trl.")],
     model: ModelOpt = None,
 ) -> None:

@@ -145,7 +145,8 @@ def _iter_array(path: Path) -> Iterator[tuple[int, Any, str | None]]:
             continue
         if i < len(text) and text[i] == "]":
             return
-        raise DatasetError("expected ',' or ']' between array items", location=f"{path}:{line + text.count(chr(10), counted, i)}")
+        raise DatasetError("expected ',' or ']' between array items",
+                           location=f"{path}:{line + text.count(chr(10), counted, i)}")
 
 
 # ---- format detection -----------------------------------------------------------------------------
@@ -447,7 +448,8 @@ def _from_openai(obj: dict[str, Any]) -> tuple[dict[str, Any], str]:
             if isinstance(m, dict) and m.get("role") == "assistant" and isinstance(m.get("function_call"), dict):
                 m = {**m, "tool_calls": [_call(m["function_call"], "function_call")]}
             elif isinstance(m, dict) and m.get("role") == "function":
-                m = {"role": "tool", "content": m.get("content"), **({"name": m["name"]} if isinstance(m.get("name"), str) else {})}
+                m = {"role": "tool", "content": m.get("content"),
+                     **({"name": m["name"]} if isinstance(m.get("name"), str) else {})}
             out.append(m)
         rec["messages"] = out
     if rec.get("tools") is None and rec.get("functions") is not None:
@@ -500,7 +502,8 @@ def _finish(conv: Conversation, notes: Counter[str]) -> Conversation:
     return conv
 
 
-_JSON_TYPES = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"), (list, "array"), (dict, "object"))
+_JSON_TYPES = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"), (list, "array"),
+               (dict, "object"))
 
 
 def _inferred_tools(msgs: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -673,7 +673,9 @@ def heldout_suite_cases(n: int = SUITE_SIZE, seed: int = 0, *, call_share: float
     return out
 
 
-def _round_robin(buckets: dict[str, list[dict]], kinds: list[str], n: int, rng: random.Random) -> list[tuple[str, dict]]:
+def _round_robin(
+    buckets: dict[str, list[dict]], kinds: list[str], n: int, rng: random.Random
+) -> list[tuple[str, dict]]:
     queues = {k: rng.sample(buckets[k], len(buckets[k])) for k in kinds}
     out: list[tuple[str, dict]] = []
     while len(out) < n and any(queues.values()):

@@ -93,7 +93,8 @@ def make_filter(
             return False
         if min_turns is not None and sum(m["role"] == "assistant" for m in conv["messages"]) < min_turns:
             return False
-        return not (max_tokens is not None and len(builder.encode(conv["messages"], conv.get("tools")).input_ids) > max_tokens)
+        return not (max_tokens is not None
+                    and len(builder.encode(conv["messages"], conv.get("tools")).input_ids) > max_tokens)
 
     return keep
 

@@ -188,13 +188,15 @@ def check_conversation(conv: Conversation, validators: dict[str, Any]) -> list[t
                 elif name not in validators:
                     problems.append((i, f"call to tool {name!r}, which is not in the tools offered"))
                 elif validators[name].schema_error:
-                    problems.append((i, f"tool {name!r} has an invalid parameters schema: {validators[name].schema_error}"))
+                    problems.append((i, f"tool {name!r} has an invalid parameters schema: "
+                                        f"{validators[name].schema_error}"))
                 else:
                     v = validators[name]
                     if not v.is_valid(args):
                         err = min(v.iter_errors(args), key=lambda e: len(list(e.path)))
                         at = "/".join(str(p) for p in err.path)
-                        problems.append((i, f"arguments of {name!r} break its schema: {at + ': ' if at else ''}{err.message}"))
+                        problems.append((i, f"arguments of {name!r} break its schema: "
+                                            f"{at + ': ' if at else ''}{err.message}"))
                 if call["id"] in seen_ids:
                     problems.append((i, f"duplicate tool call id {call['id']!r}"))
                 seen_ids.add(call["id"])
@@ -305,7 +307,8 @@ def validate_dataset(
             add(Issue(label, None, None, "split has no examples", "error" if split == "train" else "warning"))
             n_err += split == "train"
         elif no_calls == 0:
-            add(Issue(label, None, None, "no no-call examples: a model trained on this will call tools for 'Hi'", "warning"))
+            add(Issue(label, None, None, "no no-call examples: a model trained on this will call tools for 'Hi'",
+                      "warning"))
     never = sorted(t for t in offered if t not in tools_used)
     if sum(split_counts.values()):
         for t in never:
