@@ -77,7 +77,8 @@ def _save_report(report: dict[str, Any], folder: Path, curves: list[dict[str, An
 
     folder.mkdir(parents=True, exist_ok=True)
     html = folder / "report.html"
-    return html, save_report(report, html, config={"source": "demo"}, curves=curves, links=REPORT_LINKS.get(folder.name))
+    return html, save_report(report, html, config={"source": "demo"}, curves=curves,
+                             links=REPORT_LINKS.get(folder.name))
 
 
 def _fmt(block: dict[str, Any] | None) -> str:
@@ -132,7 +133,8 @@ def _summary(console: Any, base: dict[str, Any], cand: dict[str, Any], compariso
 
 
 def demo_cmd(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (replaced if it holds an earlier demo).")] = Path(
+    out: Annotated[Path, typer.Option("--out", "-o",
+                                      help="Output folder (replaced if it holds an earlier demo).")] = Path(
         "punie-demo"
     ),
     model: Annotated[str, typer.Option("--model", "-m", help="Base model (alias, HF folder, .gguf).")] = DEFAULT_MODEL,
@@ -156,9 +158,11 @@ def demo_cmd(
     suite: Annotated[
         list[str] | None, typer.Option("--suite", "-s", help="Eval suites (default: punie-tools, reasoning).")
     ] = None,
-    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Evaluate only the first N cases per suite.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1,
+                                              help="Evaluate only the first N cases per suite.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed for data and training.")] = 0,
-    batch_size: Annotated[int, typer.Option("--eval-batch-size", min=1, help="Generation batch size.")] = DEFAULT_BATCH_SIZE,
+    batch_size: Annotated[int, typer.Option("--eval-batch-size", min=1,
+                                            help="Generation batch size.")] = DEFAULT_BATCH_SIZE,
     baseline_sample: Annotated[
         float,
         typer.Option(
@@ -168,7 +172,8 @@ def demo_cmd(
         ),
     ] = BASELINE_SAMPLE,
     dtype: Annotated[
-        str | None, typer.Option("--dtype", help=f"Precision of training and evals: {DTYPE_HELP} [default: the config's]")
+        str | None, typer.Option("--dtype",
+                                 help=f"Precision of training and evals: {DTYPE_HELP} [default: the config's]")
     ] = None,
     minutes: Annotated[
         float | None,

@@ -13,7 +13,8 @@ from punie.train.config import PRESETS, TrainConfig, default_config, load_config
 if TYPE_CHECKING:
     from punie.train.trainer import TrainResult
 
-__all__ = ["PRESETS", "TrainConfig", "TrainResult", "default_config", "fuse", "load_config", "preset_config", "sweep", "train"]
+__all__ = ["PRESETS", "TrainConfig", "TrainResult", "default_config", "fuse", "load_config", "preset_config", "sweep",
+           "train"]
 
 
 def train(config: TrainConfig, **kwargs: Any) -> TrainResult:

@@ -114,13 +114,16 @@ def model_card(info: dict[str, Any], run_dir: Path | None, folder_name: str) -> 
              f"A LoRA adapter trained with punie so that `{base}` calls a coding agent's "
              "tools (`read_file`, `write_file`, `run_command`, `get_terminal_output`, `wait_for_terminal_exit`, "
              "`kill_terminal`, `release_terminal`) in punie's canonical format: one block per call,",
-             "", "```", "<tool_call>", '{"name": "read_file", "arguments": {"path": "src/app.py"}}', "</tool_call>", "```",
+             "", "```", "<tool_call>", '{"name": "read_file", "arguments": {"path": "src/app.py"}}', "</tool_call>",
+             "```",
              "", "## Base model", ""]
     lines.append(f"- hub id: `{prov['hub_id']}`" if prov.get("hub_id") else
-                 f"- no hub id known; recorded as `{base}` in `adapter_config.json` (give the base explicitly when loading)")
+                 f"- no hub id known; recorded as `{base}` in `adapter_config.json` "
+                 "(give the base explicitly when loading)")
     lines.append(f"- punie `--model`: `{model}`")
     if prov.get("gguf"):
-        lines.append(f"- trained on weights dequantised from `{prov['gguf']}` (GGUF, {prov.get('quantization') or 'unknown'} "
+        lines.append(f"- trained on weights dequantised from `{prov['gguf']}` "
+                     f"(GGUF, {prov.get('quantization') or 'unknown'} "
                      "quantization), not on the hub's full-precision weights; the adapter applies to either, "
                      "but scores were measured on these")
     if prov.get("local_folder"):

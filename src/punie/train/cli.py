@@ -34,11 +34,13 @@ def _build_train_cmd() -> Any:
     params = [
         inspect.Parameter(
             "data", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str,
-            default=typer.Argument(..., metavar="DATA_DIR", help="Dataset folder (train.jsonl, valid.jsonl).", show_default=False),
+            default=typer.Argument(..., metavar="DATA_DIR", help="Dataset folder (train.jsonl, valid.jsonl).",
+                                   show_default=False),
         ),
         inspect.Parameter(
             "config", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Optional[str],  # noqa: UP045
-            default=typer.Option(None, "--config", "-c", help="TOML or YAML file with TrainConfig keys; flags override it."),
+            default=typer.Option(None, "--config", "-c",
+                                 help="TOML or YAML file with TrainConfig keys; flags override it."),
         ),
     ]
     for f in fields(TrainConfig):
@@ -52,7 +54,8 @@ def _build_train_cmd() -> Any:
         params.append(
             inspect.Parameter(
                 f.name, inspect.Parameter.KEYWORD_ONLY, annotation=Optional[kind],  # noqa: UP045
-                default=typer.Option(None, *decls, help=f"{f.metadata['help']} [default: {f.default}]", show_default=False),
+                default=typer.Option(None, *decls, help=f"{f.metadata['help']} [default: {f.default}]",
+                                     show_default=False),
             )
         )
 
@@ -87,10 +90,17 @@ def fuse_cmd(
 
 def sweep_cmd(
     data: str = typer.Argument(..., help="Dataset folder."),
-    grid: str = typer.Option(..., "--grid", "-g", help="TOML with a list per key (learning_rate, lora_rank, iters, ...)."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help="Sweep folder [default: sweeps/GRID-NAME]."),  # noqa: UP045
-    config: Optional[str] = typer.Option(None, "--config", "-c", help="Base TrainConfig file for every combination."),  # noqa: UP045
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Base model (overrides the config)."),  # noqa: UP045
+    grid: str = typer.Option(..., "--grid", "-g",
+                             help="TOML with a list per key (learning_rate, lora_rank, iters, ...)."),
+    output: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--output", "-o", help="Sweep folder [default: sweeps/GRID-NAME]."
+    ),
+    config: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--config", "-c", help="Base TrainConfig file for every combination."
+    ),
+    model: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--model", "-m", help="Base model (overrides the config)."
+    ),
     suite: Optional[str] = typer.Option(  # noqa: UP045
         None, "--suite", "-s",
         help="Also evaluate each best adapter on this eval suite (e.g. punie-tools) and rank by its overall accuracy.",

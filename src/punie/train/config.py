@@ -71,7 +71,8 @@ class TrainConfig:
     resume: bool = _f(False, "Continue the run in OUT from its checkpoint, exactly.")
     log_every: int = _f(1, "Log train loss to metrics.jsonl every N steps.")
     threads: int = _f(0, "CPU threads for torch (0 = torch's default).")
-    dtype: str = _f("auto", f"Compute precision: {DTYPE_HELP} bfloat16 autocasts; weights, LoRA and AdamW state stay fp32.")
+    dtype: str = _f("auto",
+                    f"Compute precision: {DTYPE_HELP} bfloat16 autocasts; weights, LoRA and AdamW state stay fp32.")
 
     # ---- construction / validation --------------------------------------------------------------
     @classmethod

@@ -85,13 +85,15 @@ def load_splits(folder: str | Path, *, validate: bool = True) -> dict[str, list[
         report = validate_dataset(root, max_issues=20)
         if report.errors:
             first = report.errors[0]
-            more = f" (and {len(report.errors) - 1} more: `punie dataset validate {root}`)" if len(report.errors) > 1 else ""
+            more = (f" (and {len(report.errors) - 1} more: `punie dataset validate {root}`)"
+                    if len(report.errors) > 1 else "")
             raise DatasetError(f"{first}{more}")
     ds = read_dataset(root)
     out: dict[str, list[Conversation]] = {}
     for split, convs in ds.splits().items():
         # read_dataset keeps file order; blank lines aside, index + 1 is the line number
-        out[split] = [Conversation(list(c["messages"]), c.get("tools"), f"{root / split}.jsonl:{i + 1}") for i, c in enumerate(convs)]
+        out[split] = [Conversation(list(c["messages"]), c.get("tools"), f"{root / split}.jsonl:{i + 1}")
+                      for i, c in enumerate(convs)]
     if not out["train"]:
         raise DatasetError(f"{root / 'train.jsonl'}: no conversations")
     return out
@@ -183,7 +185,8 @@ def encode_all(
 
 
 # ---- batching -------------------------------------------------------------------------------------------
-def plan_epoch(examples: list[Example], batch_size: int, seed: int, epoch: int, *, min_size: int = 1) -> list[list[int]]:
+def plan_epoch(examples: list[Example], batch_size: int, seed: int, epoch: int, *,
+               min_size: int = 1) -> list[list[int]]:
     """Batches (lists of example indices) for one epoch: a deterministic function of (seed, epoch).
 
     Shuffle; group by shared prefix; inside windows of 16 batches sort by suffix length (little padding

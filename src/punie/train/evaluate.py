@@ -64,7 +64,8 @@ def tool_call_accuracy(backend: Any, cases: list[EvalCase], *, max_new_tokens: i
 
     if not cases:
         return {"tool_call_accuracy": None, "eval_cases": 0}
-    suite_cases: list[dict[str, Any]] = [{"id": c.source, "messages": c.messages, "tools": c.tools, "expected_calls": c.expected} for c in cases]
+    suite_cases: list[dict[str, Any]] = [{"id": c.source, "messages": c.messages, "tools": c.tools,
+                                          "expected_calls": c.expected} for c in cases]
     reqs = [
         GenerationRequest(messages=c["messages"], tools=c["tools"], max_new_tokens=min(max_new_tokens, token_budget(c)))
         for c in suite_cases

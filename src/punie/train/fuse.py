@@ -23,7 +23,8 @@ def check_adapter_base(adapter_dir: Path, model: str | None) -> None:
         from punie.models import resolve_model
 
         try:
-            same = Path(resolve_model(base, convert=False)).resolve() == Path(resolve_model(model, convert=False)).resolve()
+            same = (Path(resolve_model(base, convert=False)).resolve()
+                    == Path(resolve_model(model, convert=False)).resolve())
         except Exception:
             same = False
         if not same:

@@ -95,8 +95,8 @@ def _token_ce(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor 
 
 
 def shared_prefix_loss(
-    model: Any, prefix_ids: torch.Tensor, suffix_ids: torch.Tensor, suffix_labels: torch.Tensor, suffix_mask: torch.Tensor,
-    suffix_weights: torch.Tensor | None = None,
+    model: Any, prefix_ids: torch.Tensor, suffix_ids: torch.Tensor, suffix_labels: torch.Tensor,
+    suffix_mask: torch.Tensor, suffix_weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Sum of token cross-entropies over the supervised suffix tokens (divide by the token count),
     each weighted by ``suffix_weights`` when given (divide by the weights' sum, ``Batch.n_tokens``)."""
@@ -151,5 +151,7 @@ class PrefixLoss(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, prefix_ids, suffix_ids, suffix_labels, suffix_mask, suffix_weights=None):  # type: ignore[no-untyped-def]
+    def forward(  # type: ignore[no-untyped-def]
+        self, prefix_ids, suffix_ids, suffix_labels, suffix_mask, suffix_weights=None
+    ):
         return shared_prefix_loss(self.model, prefix_ids, suffix_ids, suffix_labels, suffix_mask, suffix_weights)

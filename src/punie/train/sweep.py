@@ -52,7 +52,8 @@ def read_grid(path: str | Path) -> tuple[dict[str, list[Any]], dict[str, Any]]:
     for key, values in data.items():
         name = key.replace("-", "_")
         if name not in known:
-            raise ConfigError(f"unknown grid key {key!r}", location=str(p), hint=f"known keys: {', '.join(sorted(known))}")
+            raise ConfigError(f"unknown grid key {key!r}", location=str(p),
+                              hint=f"known keys: {', '.join(sorted(known))}")
         if name in NOT_SWEEPABLE:
             raise ConfigError(f"{key!r} can't be swept", location=str(p))
         vals = values if isinstance(values, list) else [values]
@@ -77,7 +78,8 @@ def combos(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
 SUITE_SCORES = "suite_scores.json"
 
 
-def score_on_suite(adapter_dir: Path, model: str, suite: str, sample: float = 1.0, *, progress: bool = True) -> dict[str, Any]:
+def score_on_suite(adapter_dir: Path, model: str, suite: str, sample: float = 1.0, *,
+                   progress: bool = True) -> dict[str, Any]:
     """Evaluate one adapter on a suite (in-process, greedy); the headline numbers.
 
     The in-training valid eval is a few dozen turns: fine to pick a checkpoint, too noisy to rank
@@ -92,7 +94,8 @@ def score_on_suite(adapter_dir: Path, model: str, suite: str, sample: float = 1.
     chosen = load_suite(suite).sample(sample)
     peft_model, tok = load_model(model, adapter=str(adapter_dir))
     peft_model.eval()
-    backend = InProcessBackend(peft_model, tok, batch_size=DEFAULT_BATCH_SIZE, model_name=model, adapter=str(adapter_dir), merge_adapter=True)
+    backend = InProcessBackend(peft_model, tok, batch_size=DEFAULT_BATCH_SIZE, model_name=model,
+                               adapter=str(adapter_dir), merge_adapter=True)
     report = run_eval(backend, [chosen], model_name=model, adapter=str(adapter_dir), progress=progress)
     cats = report["categories"]
     scores = {
@@ -140,7 +143,8 @@ def sweep(
             if progress:
                 from rich.console import Console
 
-                Console(stderr=True).print(f"[bold]sweep {i}/{len(all_combos)}[/bold]: {name}{' (resuming)' if resume else ''}")
+                Console(stderr=True).print(f"[bold]sweep {i}/{len(all_combos)}[/bold]: "
+                                           f"{name}{' (resuming)' if resume else ''}")
             train(cfg, progress=progress)
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
         suite_scores = None
@@ -197,7 +201,8 @@ def print_table(rows: list[SweepRow]) -> None:
 
     for i, r in enumerate(rows, 1):
         sc = r.suite_scores or {}
-        suite_cells = [pct(sc.get("overall")), *[pct((sc.get("categories") or {}).get(c)) for c in cats]] if scored else []
+        suite_cells = [pct(sc.get("overall")),
+                       *[pct((sc.get("categories") or {}).get(c)) for c in cats]] if scored else []
         table.add_row(
             str(i), *[str(v) for v in r.params.values()], *suite_cells,
             "-" if r.tool_call_accuracy is None else f"{100 * r.tool_call_accuracy:.1f}%",

@@ -36,7 +36,8 @@ from punie.train.callbacks import say as _say
 from punie.train.config import TrainConfig
 
 # Fields that may differ on --resume (they don't change what a step computes; the data fingerprint is checked).
-RESUMABLE_CHANGES = {"data", "output", "iters", "patience", "eval_every", "save_every", "threads", "resume", "overwrite", "eval_samples", "log_every"}
+RESUMABLE_CHANGES = {"data", "output", "iters", "patience", "eval_every", "save_every", "threads", "resume",
+                     "overwrite", "eval_samples", "log_every"}
 
 
 class TrainingError(PunieError):
@@ -501,7 +502,8 @@ def train(
     run.acc.wait_for_everyone()
     result = _result(run, hooks.hooks[0].records, step, stop_reason, clock)
     if run.main:
-        summary = {k: (str(v) if isinstance(v, Path) else v) for k, v in result.__dict__.items() if k not in ("metrics", "extra")}
+        summary = {k: (str(v) if isinstance(v, Path) else v)
+                   for k, v in result.__dict__.items() if k not in ("metrics", "extra")}
         atomic_write_text(run.out / "summary.json", json.dumps(summary, indent=2, sort_keys=True, default=str))
         hooks.on_end(result, summary)
     return result
