@@ -85,7 +85,8 @@ def test_real_demo_raises_tool_calling(tmp_path: Path, dtype: str) -> None:
     # under bf16 autocast and bf16 inference weights must learn as well (slow on CPUs without bf16 units)
     summary = _run_demo(tmp_path, None, iters=40, limit=60, size=600,
                         more=("--baseline-sample", "1", "--dtype", dtype))
-    assert summary["train"]["resolved_dtype"] == ("bfloat16" if dtype == "bfloat16" else summary["train"]["resolved_dtype"])
+    resolved = summary["train"]["resolved_dtype"]
+    assert resolved == ("bfloat16" if dtype == "bfloat16" else resolved)
     base = json.loads(Path(summary["baseline_report"]).with_suffix(".json").read_text())["categories"]["tool_call"]
     tuned = json.loads(Path(summary["adapter_report"]).with_suffix(".json").read_text())["categories"]["tool_call"]
     assert base["n"] == tuned["n"] > 20
@@ -106,7 +107,8 @@ def test_presets_load_and_the_demo_generates_enough_data() -> None:
     assert data_size(default_config()) == 3000
 
 
-def test_demo_rejects_an_unknown_preset_and_preset_with_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_rejects_an_unknown_preset_and_preset_with_config(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--out", str(tmp_path / "d"), "--preset", "nope"]) == 2
     err = capsys.readouterr().err
     assert "unknown preset 'nope'" in err and "thorough" in err and len(err.strip().splitlines()) <= 2

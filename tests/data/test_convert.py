@@ -52,11 +52,13 @@ def _import(src: Path, tmp: Path, capsys: pytest.CaptureFixture[str], *extra: st
 # ---- each source format --------------------------------------------------------------------------
 
 
-def test_hermes_sharegpt_with_python_literals_and_malformed_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_hermes_sharegpt_with_python_literals_and_malformed_lines(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     good = {"conversations": [
         {"from": "system", "value": HERMES_SYSTEM},
         {"from": "human", "value": "What's TSLA at?"},
-        {"from": "gpt", "value": "<tool_call>\n{'arguments': {'symbol': 'TSLA'}, 'name': 'get_stock_price'}\n</tool_call>"},
+        {"from": "gpt",
+         "value": "<tool_call>\n{'arguments': {'symbol': 'TSLA'}, 'name': 'get_stock_price'}\n</tool_call>"},
         {"from": "tool", "value": "<tool_response>\n{\"price\": 250}\n</tool_response>"},
         {"from": "gpt", "value": "TSLA is at 250."}]}
     src = _jsonl(tmp_path / "hermes.jsonl", [
@@ -95,7 +97,8 @@ def test_hermes_json_array_file_names_lines(tmp_path: Path, capsys: pytest.Captu
     assert convs[0]["tools"] == default_tools()  # no tool list and no calls: punie's 7 tools
 
 
-def test_llama_factory_sharegpt_function_call_and_observation(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_llama_factory_sharegpt_function_call_and_observation(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
     row = {"system": "Be brief.", "tools": json.dumps([STOCK["function"]]), "conversations": [
         {"from": "human", "value": "AAPL and MSFT?"},
         {"from": "function_call", "value": json.dumps([{"name": "get_stock_price", "arguments": {"symbol": "AAPL"}},
@@ -158,7 +161,8 @@ def test_openai_modern_and_legacy_functions(tmp_path: Path, capsys: pytest.Captu
                            {"role": "assistant", "content": "3."}], "tools": [STOCK], "parallel_tool_calls": False}
     legacy = {"functions": [STOCK["function"]], "messages": [
         {"role": "user", "content": "Price of Y?"},
-        {"role": "assistant", "content": None, "function_call": {"name": "get_stock_price", "arguments": "{\"symbol\": \"Y\"}"}},
+        {"role": "assistant", "content": None, "function_call": {"name": "get_stock_price",
+                                                                 "arguments": "{\"symbol\": \"Y\"}"}},
         {"role": "function", "name": "get_stock_price", "content": "4"},
         {"role": "assistant", "content": "4."}]}
     broken = {"messages": [{"role": "user", "content": "z"},
@@ -182,7 +186,8 @@ def test_mlx_prompt_completion_and_text(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_explicit_format_refuses_other_shapes_by_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    src = _jsonl(tmp_path / "mixed.jsonl", [{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]},
+    src = _jsonl(tmp_path / "mixed.jsonl", [{"messages": [{"role": "user", "content": "a"},
+                                                          {"role": "assistant", "content": "b"}]},
                                             {"query": "q", "tools": "[]", "answers": "[]"}])
     rc, convs, _, err = _import(src, tmp_path, capsys, "--format", "openai")
     assert rc == 1 and len(convs) == 1 and f"{src}:2: not a openai line: it looks like xlam" in err
@@ -191,7 +196,8 @@ def test_explicit_format_refuses_other_shapes_by_line(tmp_path: Path, capsys: py
 def test_calls_to_tools_outside_the_seven_get_inferred_specs() -> None:
     conv, fmt = convert_record({"conversations": [
         {"from": "human", "value": "weather?"},
-        {"from": "gpt", "value": '<tool_call>\n{"name": "weather", "arguments": {"city": "Oslo", "days": 2}}\n</tool_call>'}]})
+        {"from": "gpt",
+         "value": '<tool_call>\n{"name": "weather", "arguments": {"city": "Oslo", "days": 2}}\n</tool_call>'}]})
     assert fmt == "hermes"
     assert conv["tools"] == [{"type": "function", "function": {"name": "weather", "description": "", "parameters": {
         "type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}}}}]
@@ -212,7 +218,8 @@ def test_bad_input_exit_2_and_nothing_overwritten(tmp_path: Path, capsys: pytest
     ]
     broken_array = tmp_path / "arr.json"
     broken_array.write_text('[\n{"text": "a"},\n{"text": \n')
-    cases.append((["dataset", "import", str(broken_array), "-o", str(out)], f"{broken_array}:4: invalid JSON in the array"))
+    cases.append((["dataset", "import", str(broken_array), "-o", str(out)],
+                  f"{broken_array}:4: invalid JSON in the array"))
     for argv, expected in cases:
         capsys.readouterr()
         assert run(argv) == 2, argv
@@ -231,7 +238,8 @@ def test_export_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     (holder / "notes.txt").write_text("mine")
     for argv, expected in [
         (["dataset", "export", str(ds), "-o", str(tmp_path / "x"), "--format", "alpaca"], "--format: unknown format"),
-        (["dataset", "export", str(tmp_path / "nope"), "-o", str(tmp_path / "x"), "--format", "openai"], "no such file"),
+        (["dataset", "export", str(tmp_path / "nope"), "-o", str(tmp_path / "x"), "--format", "openai"],
+         "no such file"),
         (["dataset", "export", str(ds), "-o", str(holder), "--format", "openai"], "holds other files"),
     ]:
         capsys.readouterr()
@@ -247,7 +255,8 @@ def test_export_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 def _small_conv() -> dict[str, Any]:
     return {"messages": [{"role": "user", "content": "Open a.py"},
                          {"role": "assistant", "content": "", "tool_calls": [
-                             {"id": "c1", "type": "function", "function": {"name": "read_file", "arguments": {"path": "a.py"}}}]},
+                             {"id": "c1", "type": "function", "function": {"name": "read_file",
+                                                                           "arguments": {"path": "a.py"}}}]},
                          {"role": "tool", "tool_call_id": "c1", "content": "x = 1"},
                          {"role": "assistant", "content": "It sets x."}]}
 
@@ -263,7 +272,8 @@ def generated() -> TrainingDataset:
 
 
 @pytest.mark.parametrize("fmt", ["sharegpt", "openai", "trl", "mlx"])
-def test_export_then_import_keeps_every_call(fmt: str, generated: TrainingDataset, builder: Any, tmp_path: Path) -> None:
+def test_export_then_import_keeps_every_call(fmt: str, generated: TrainingDataset, builder: Any,
+                                             tmp_path: Path) -> None:
     src = list(generated)
     assert sum(len(calls_of(m)) for c in src for m in c["messages"]) > 60
     use = builder if fmt in ("trl", "mlx") else None
@@ -276,7 +286,8 @@ def test_export_then_import_keeps_every_call(fmt: str, generated: TrainingDatase
         assert b["tools"] == (a.get("tools") or default_tools())
 
 
-def test_export_cli_writes_each_split(generated: TrainingDataset, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_cli_writes_each_split(generated: TrainingDataset, tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
     ds = tmp_path / "ds"
     write_dataset(generated, ds)
     assert run(["dataset", "export", str(ds), "-o", str(tmp_path / "sg"), "--format", "sharegpt"]) == 0

@@ -80,10 +80,12 @@ def test_filter_merge_split_dedupe(ds: Path, tmp_path: Path) -> None:
     assert all(any(m.get("tool_calls") for m in c["messages"]) for c in read_dataset(tmp_path / "k"))
     assert run(["dataset", "merge", str(ds), str(tmp_path / "f"), "-o", str(tmp_path / "m")]) == 0
     assert len(read_dataset(tmp_path / "m").train) == 300 + len(f.train)
-    assert run(["dataset", "split", str(ds), "-o", str(tmp_path / "s"), "--ratios", "0.5,0.25,0.25", "--seed", "2"]) == 0
+    assert run(["dataset", "split", str(ds), "-o", str(tmp_path / "s"),
+                "--ratios", "0.5,0.25,0.25", "--seed", "2"]) == 0
     s = read_dataset(tmp_path / "s")
     assert (len(s.train), len(s.valid), len(s.test)) == (200, 100, 100)
-    assert run(["dataset", "split", str(ds), "-o", str(tmp_path / "s2"), "--ratios", "0.5,0.25,0.25", "--seed", "2"]) == 0
+    assert run(["dataset", "split", str(ds), "-o", str(tmp_path / "s2"),
+                "--ratios", "0.5,0.25,0.25", "--seed", "2"]) == 0
     assert (tmp_path / "s" / "train.jsonl").read_text() == (tmp_path / "s2" / "train.jsonl").read_text()
     assert run(["dataset", "split", str(ds), "-o", str(tmp_path / "s3"), "--ratios", "a,b"]) == 2
     assert run(["dataset", "dedupe", str(tmp_path / "m"), "-o", str(tmp_path / "d")]) == 0

@@ -134,7 +134,8 @@ def test_call_only_share_cuts_tool_conversations_after_their_last_call(tmp_path:
 
     whole = generate_dataset(seed=3, size=400, call_only_share=0.0)
     cut = generate_dataset(seed=3, size=400, call_only_share=0.5)
-    ends_at_call = [c for c in cut.train if c["messages"][-1]["role"] == "assistant" and c["messages"][-1].get("tool_calls")]
+    ends_at_call = [c for c in cut.train
+                    if c["messages"][-1]["role"] == "assistant" and c["messages"][-1].get("tool_calls")]
     tool_convs = [c for c in cut.train if has_call(c)]
     assert 0.35 < len(ends_at_call) / len(tool_convs) < 0.65
     # no-call conversations are never cut, valid/test keep whole conversations

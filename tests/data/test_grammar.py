@@ -45,7 +45,8 @@ def test_heldout_families_never_appear_in_train() -> None:
             assert items[: G.ANCHORS] == sides["train"][: G.ANCHORS]  # the plainest phrasings train
     for key in ("wrappers", "preambles", "inline_tails", "sentence_tails"):
         assert not set(G.parts("train")[key]) & set(G.parts("heldout")[key]) - {""}, key
-    assert G.parts("heldout")["mentions"] and not set(G.parts("train")["mentions"]) & set(G.parts("heldout")["mentions"])
+    heldout = G.parts("heldout")["mentions"]
+    assert heldout and not set(G.parts("train")["mentions"]) & set(heldout)
 
 
 @pytest.mark.parametrize("side", G.SIDES)

@@ -42,7 +42,8 @@ CASES = [
     ({"messages": [U, {"role": "assistant", "content": "", "tool_calls": [_call("read_file", {"path": 3})]},
                    {"role": "tool", "tool_call_id": "c1", "content": "ok"}, A_END]}, 1, "3 is not of type 'string'"),
     ({"messages": [U, {"role": "assistant", "content": "", "tool_calls": [_call("read_file", {})]},
-                   {"role": "tool", "tool_call_id": "c1", "content": "ok"}, A_END]}, 1, "'path' is a required property"),
+                   {"role": "tool", "tool_call_id": "c1", "content": "ok"}, A_END]}, 1,
+     "'path' is a required property"),
     ({"messages": [U, {"role": "assistant", "content": "", "tool_calls": [_call("read_file", {"path": "a", "x": 1})]},
                    {"role": "tool", "tool_call_id": "c1", "content": "ok"}, A_END]}, 1, "Additional properties"),
     ({"messages": [U, {"role": "assistant", "content": "", "tool_calls": [_call("read_file", "{oops")]},
@@ -53,7 +54,8 @@ CASES = [
                    A_END]}, 1, "never answered"),
     ({"messages": [U, {"role": "assistant", "content": "", "tool_calls": [
         _call("read_file", {"path": "a"}), _call("read_file", {"path": "b"}, "c2")]},
-        {"role": "tool", "tool_call_id": "c1", "content": "ok"}, A_END]}, 1, "never answered by a tool message: read_file (c2)"),
+        {"role": "tool", "tool_call_id": "c1", "content": "ok"}, A_END]}, 1,
+     "never answered by a tool message: read_file (c2)"),
     ({"tools": [{"type": "function", "function": {"name": "only_this", "parameters": {"type": "object"}}}],
       "messages": [U, {"role": "assistant", "content": "", "tool_calls": [_call("read_file", {"path": "a"})]},
                    {"role": "tool", "tool_call_id": "c1", "content": "ok"}, A_END]}, 1, "not in the tools offered"),
@@ -61,7 +63,8 @@ CASES = [
 
 
 @pytest.mark.parametrize(("line", "index", "needle"), CASES, ids=[c[2] for c in CASES])
-def test_each_error_kind_has_file_line_and_message_index(tmp_path: Path, line: Any, index: int | None, needle: str) -> None:
+def test_each_error_kind_has_file_line_and_message_index(tmp_path: Path, line: Any, index: int | None,
+                                                         needle: str) -> None:
     report = validate_dataset(_ds(tmp_path, line))
     assert not report.ok
     hits = [e for e in report.errors if needle in e.text]
@@ -76,7 +79,8 @@ def test_each_error_kind_has_file_line_and_message_index(tmp_path: Path, line: A
 
 def test_valid_dataset_with_final_call_turn(tmp_path: Path) -> None:
     # a conversation may end on a call: the example teaches the call itself
-    final_call = {"messages": [U, {"role": "assistant", "content": "", "tool_calls": [_call("read_file", {"path": "a"})]}]}
+    final_call = {"messages": [U, {"role": "assistant", "content": "",
+                                   "tool_calls": [_call("read_file", {"path": "a"})]}]}
     report = validate_dataset(_ds(tmp_path, final_call))
     assert report.ok, [str(e) for e in report.errors]
     assert report.counts["splits"] == {"train": 3, "valid": 1}
@@ -127,7 +131,8 @@ from punie.data.validate import _Checker  # noqa: E402
 from punie.toolcalls import default_tools, tool_parameters  # noqa: E402
 
 _json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
-                     lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=5), inner, max_size=2),
+                     lambda inner: st.lists(inner, max_size=2)
+                     | st.dictionaries(st.text(max_size=5), inner, max_size=2),
                      max_leaves=4)
 _keys = st.sampled_from(["path", "content", "command", "cwd", "background", "terminal_id", "other"])
 

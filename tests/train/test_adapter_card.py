@@ -58,7 +58,8 @@ def test_model_card_content(run: Path, tiny_model_dir: str) -> None:
     assert "| lora_rank | `4` |" in card and "| iters | `2` |" in card  # the config
     assert f"tool-call accuracy | {100 * info['tool_call_accuracy']:.1f} %" in card  # the run's held-out score
     assert f"step {info['step']}" in card
-    for how in ("punie serve --model", "vllm serve", "convert_lora_to_gguf.py", "llama-server", "PeftModel.from_pretrained"):
+    for how in ("punie serve --model", "vllm serve", "convert_lora_to_gguf.py", "llama-server",
+                "PeftModel.from_pretrained"):
         assert how in card, how
     assert "Not recorded" not in card
 
@@ -82,7 +83,9 @@ def test_peft_loads_the_adapter_with_the_base_given_explicitly(run: Path, tiny_m
         assert not torch.equal(plain(ids).logits, a)  # the adapter changed something
 
 
-def test_embedded_base_is_named_by_its_hub_id_and_quantization(tiny, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_embedded_base_is_named_by_its_hub_id_and_quantization(  # type: ignore[no-untyped-def]
+    tiny, tmp_path: Path
+) -> None:
     from peft import LoraConfig, get_peft_model
 
     from punie.train.checkpoint import save_adapter

@@ -20,7 +20,9 @@ class FakeClock:
         return self.now
 
 
-def run_budget(monkeypatch, seconds: float, cap: int, warmup: int, step_s: float, first_s: float) -> tuple[list, int]:  # type: ignore[no-untyped-def]
+def run_budget(  # type: ignore[no-untyped-def]
+    monkeypatch, seconds: float, cap: int, warmup: int, step_s: float, first_s: float
+) -> tuple[list, int]:
     clock = FakeClock()
     monkeypatch.setattr(trainer_mod, "_now", clock)
     budget = StepBudget(seconds, cap, warmup)
@@ -54,7 +56,9 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_dataset(tmp_path_factory.mktemp("ds") / "data", n_train=8, n_valid=2)
 
 
-def test_time_budget_sizes_the_run_and_its_schedule(tiny_model_dir: str, data_dir: Path, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_time_budget_sizes_the_run_and_its_schedule(  # type: ignore[no-untyped-def]
+    tiny_model_dir: str, data_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
     # a clock that moves 1 s per step: a 6 s budget holds 6 of the 50 allowed steps
     clock = FakeClock()
     real_step = trainer_mod._Run.step

@@ -41,7 +41,8 @@ def test_unknown_key_names_the_key(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("override", "flag"),
     [({"lora_rank": 0}, "--lora-rank"), ({"learning_rate": -1e-4}, "--learning-rate"), ({"iters": 0}, "--iters"),
-     ({"batch_size": 0}, "--batch-size"), ({"lora_dropout": 1.5}, "--lora-dropout"), ({"num_layers": 0}, "--num-layers")],
+     ({"batch_size": 0}, "--batch-size"), ({"lora_dropout": 1.5}, "--lora-dropout"),
+     ({"num_layers": 0}, "--num-layers")],
 )
 def test_bad_values(override: dict, flag: str) -> None:
     with pytest.raises(ConfigError) as exc:

@@ -26,7 +26,8 @@ def test_two_gloo_processes_match_one(tiny_model_dir: str, tmp_path: Path) -> No
     accelerate = shutil.which("accelerate", path=str(Path(sys.executable).parent)) or "accelerate"
     subprocess.run(
         [accelerate, "launch", "--num_processes", "2", "--cpu", "--num_machines", "1", "--mixed_precision", "no",
-         "--dynamo_backend", "no", "--main_process_port", "29533", str(SCRIPT), tiny_model_dir, str(data), str(tmp_path / "two")],
+         "--dynamo_backend", "no", "--main_process_port", "29533", str(SCRIPT), tiny_model_dir, str(data),
+         str(tmp_path / "two")],
         check=True, env=env, timeout=600,
     )
     one, two = _losses(tmp_path / "one"), _losses(tmp_path / "two")

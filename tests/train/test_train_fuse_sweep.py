@@ -34,7 +34,8 @@ def test_fused_and_adapter_give_identical_greedy_outputs(tiny_model_dir: str, tm
     adapter = _make_adapter(tiny_model_dir, tmp_path / "adapter")
     fused_dir = fuse(tiny_model_dir, str(adapter), str(tmp_path / "fused"))
     assert (fused_dir / "config.json").is_file() and (fused_dir / "tokenizer_config.json").is_file()
-    reqs = [GenerationRequest(messages=[{"role": "user", "content": t}], max_new_tokens=12) for t in ("Open a.py", "hi")]
+    reqs = [GenerationRequest(messages=[{"role": "user", "content": t}], max_new_tokens=12)
+            for t in ("Open a.py", "hi")]
     with_adapter = InProcessBackend(*load_model(tiny_model_dir, adapter=str(adapter), device="cpu")).generate(reqs)
     fused = InProcessBackend(*load_model(str(fused_dir), device="cpu")).generate(reqs)
     base = InProcessBackend(*load_model(tiny_model_dir, device="cpu")).generate(reqs)
@@ -88,7 +89,8 @@ def test_sweep_ranks_and_resumes(tiny_model_dir: str, tmp_path: Path) -> None:
         sweep(str(data), str(grid), output=str(tmp_path / "sw2"), progress=False)
 
 
-def test_sweep_scores_each_adapter_on_a_suite(tiny_model_dir: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sweep_scores_each_adapter_on_a_suite(tiny_model_dir: str, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
     import punie.train.sweep as sw
     from punie.errors import SuiteError
 
@@ -97,7 +99,8 @@ def test_sweep_scores_each_adapter_on_a_suite(tiny_model_dir: str, tmp_path: Pat
     cases = [
         {"id": "t1", "category": "tool_call", "messages": [{"role": "user", "content": "Show me setup.cfg"}],
          "expected_calls": [{"name": "read_file", "arguments": {"path": "setup.cfg"}}]},
-        {"id": "t2", "category": "no_call", "messages": [{"role": "user", "content": "Hello there"}], "expected_calls": []},
+        {"id": "t2", "category": "no_call", "messages": [{"role": "user", "content": "Hello there"}],
+         "expected_calls": []},
         {"id": "t3", "category": "tool_call", "messages": [{"role": "user", "content": "Run `ls`"}],
          "expected_calls": [{"name": "run_command", "arguments": {"command": "ls"}}]},
     ]

@@ -19,7 +19,8 @@ def _lora(model, seed: int = 0):  # type: ignore[no-untyped-def]
     from peft import LoraConfig, get_peft_model
 
     torch.manual_seed(seed)
-    pm = get_peft_model(copy.deepcopy(model), LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "down_proj"]))
+    modules = ["q_proj", "k_proj", "v_proj", "o_proj", "down_proj"]
+    pm = get_peft_model(copy.deepcopy(model), LoraConfig(r=4, lora_alpha=8, target_modules=modules))
     for name, p in pm.named_parameters():
         if "lora_B" in name:  # non-zero B: gradients reach A as well
             torch.nn.init.normal_(p, std=0.05)
@@ -92,7 +93,8 @@ def test_untrainable_and_long_examples(builder) -> None:  # type: ignore[no-unty
 
 
 def test_batches_share_prefix(builder) -> None:  # type: ignore[no-untyped-def]
-    tools = [{"type": "function", "function": {"name": "read_file", "description": "Read", "parameters": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}}}]
+    params = {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}
+    tools = [{"type": "function", "function": {"name": "read_file", "description": "Read", "parameters": params}}]
     convs = [Conversation(conversation(i)["messages"], tools if i % 2 else None, str(i)) for i in range(8)]
     ex, stats = encode_all(convs, builder, max_seq_length=4096)
     assert stats.prefixes == 2
@@ -102,7 +104,8 @@ def test_batches_share_prefix(builder) -> None:  # type: ignore[no-untyped-def]
 
 
 @settings(max_examples=30, deadline=None)
-@given(n=st.integers(1, 40), bs=st.integers(1, 9), seed=st.integers(0, 5), keys=st.integers(1, 3), world=st.integers(1, 3))
+@given(n=st.integers(1, 40), bs=st.integers(1, 9), seed=st.integers(0, 5), keys=st.integers(1, 3),
+       world=st.integers(1, 3))
 def test_plan_epoch_is_a_deterministic_partition(n: int, bs: int, seed: int, keys: int, world: int) -> None:
     from punie.train.data import Example
 
@@ -123,12 +126,15 @@ def test_batch_tensors_padding(examples) -> None:  # type: ignore[no-untyped-def
     json.dumps(batch.prefix_ids)
 
 
-def test_decision_tokens_are_the_choices_of_each_assistant_turn(builder, tokenizer) -> None:  # type: ignore[no-untyped-def]
+def test_decision_tokens_are_the_choices_of_each_assistant_turn(  # type: ignore[no-untyped-def]
+    builder, tokenizer
+) -> None:
     call = {"id": "c1", "type": "function", "function": {"name": "read_file", "arguments": '{"path": "a.py"}'}}
     run = {"id": "c2", "type": "function", "function": {"name": "run_command", "arguments": '{"command": "ls"}'}}
     msgs = [{"role": "user", "content": "read a.py and list files"},
             {"role": "assistant", "content": "", "tool_calls": [call, run]},
-            {"role": "tool", "tool_call_id": "c1", "content": "x = 1"}, {"role": "tool", "tool_call_id": "c2", "content": "a.py"},
+            {"role": "tool", "tool_call_id": "c1", "content": "x = 1"},
+            {"role": "tool", "tool_call_id": "c2", "content": "a.py"},
             {"role": "assistant", "content": "Done."}]
     enc = builder.encode(msgs, None)
     # first token of the call turn, each name's first token, after each call block, first token of the answer
@@ -139,7 +145,9 @@ def test_decision_tokens_are_the_choices_of_each_assistant_turn(builder, tokeniz
     assert all(enc.labels[d] != IGNORE_INDEX for d in enc.decisions)
 
 
-def test_decision_weights_match_naive_loss_and_scale_the_token_count(tiny, builder) -> None:  # type: ignore[no-untyped-def]
+def test_decision_weights_match_naive_loss_and_scale_the_token_count(  # type: ignore[no-untyped-def]
+    tiny, builder
+) -> None:
     model, _ = tiny
     convs = [Conversation(conversation(i)["messages"], None, f"t:{i}") for i in range(4)]
     plain, _ = encode_all(convs, builder, max_seq_length=4096)

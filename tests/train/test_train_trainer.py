@@ -101,7 +101,9 @@ def test_resume_refuses_changed_settings(tiny_model_dir: str, data_dir: Path, tm
         train(cfg(tiny_model_dir, data_dir, tmp_path / "x", resume=True), progress=False)
 
 
-def test_nan_loss_stops_with_clear_message(tiny_model_dir: str, data_dir: Path, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_nan_loss_stops_with_clear_message(  # type: ignore[no-untyped-def]
+    tiny_model_dir: str, data_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
     from punie.train import loss as loss_mod
     from punie.train.trainer import TrainingError
 
@@ -135,7 +137,9 @@ def test_bad_datasets(tiny_model_dir: str, tmp_path: Path) -> None:
     assert not (tmp_path / "o" / "best").exists()
 
 
-def test_bf16_autocast_trains_fp32_lora_and_evals(tiny_model_dir: str, data_dir: Path, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_bf16_autocast_trains_fp32_lora_and_evals(  # type: ignore[no-untyped-def]
+    tiny_model_dir: str, data_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
     """--dtype bfloat16: forward/backward under bf16 autocast (the loss differs from fp32 by rounding),
     in-training generation evals run (merged adapter, bf16 KV), weights/LoRA/AdamW state stay fp32."""
     import peft
@@ -170,7 +174,8 @@ def test_bf16_autocast_trains_fp32_lora_and_evals(tiny_model_dir: str, data_dir:
         if "lora_" in name:
             assert p.requires_grad
         else:  # frozen, and bit-identical after merged evals
-            assert not p.requires_grad and torch.equal(p.detach(), base[name.replace("base_model.model.", "").replace(".base_layer", "")]), name
+            base_name = name.replace("base_model.model.", "").replace(".base_layer", "")
+            assert not p.requires_grad and torch.equal(p.detach(), base[base_name]), name
     assert any("lora_B" in k and float(v.abs().sum()) > 0 for k, v in _weights(out / "last").items())  # B starts at 0
     state = torch.load(out / "checkpoint" / "state.pt", weights_only=False)
     moments = [t for s in state["optimizer"]["state"].values() for k, t in s.items() if k in ("exp_avg", "exp_avg_sq")]
