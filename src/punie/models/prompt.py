@@ -254,9 +254,12 @@ class PromptBuilder:
         decisions: list[int] = []
         segs = self.segments(messages, tools, add_generation_prompt=add_generation_prompt)
         for k, (text, trained) in enumerate(segs):
-            ids = self._ids(text)
+            if trained:  # one tokenisation gives the ids and the decision tokens
+                ids, dec = self._trained_ids(text)
+                decisions += [len(input_ids) + j for j in dec]
+            else:
+                ids = self._ids(text)
             if trained:
-                decisions += [len(input_ids) + j for j in self._char_tokens(text, decision_chars(text), len(ids))]
                 # train through the end-of-turn token, not the template's trailing newline after it
                 last = max((j for j, t in enumerate(ids) if t in eot), default=len(ids) - 1)
                 lab = [t if j <= last else IGNORE_INDEX for j, t in enumerate(ids)]
@@ -270,24 +273,21 @@ class PromptBuilder:
         decisions = [d for d in decisions if labels[d] != IGNORE_INDEX]
         return Encoded(input_ids, labels, prefix_len, n_train, segs, decisions)
 
-    def _char_tokens(self, text: str, chars: list[int], n_ids: int) -> list[int]:
-        """Indices of the tokens of ``text`` that hold each character offset (same tokenisation as
-        ``_ids``). Tokenizers without offsets give no decisions, so weighting is then a no-op."""
-        if not chars:
-            return []
+    def _trained_ids(self, text: str) -> tuple[list[int], list[int]]:
+        """Ids of an assistant body (as ``_ids`` gives them) and the indices of its decision tokens
+        (``decision_chars``). Tokenizers without offsets give no decisions: weighting is then a no-op."""
         try:
-            offsets = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+            enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+            ids, offsets = list(enc["input_ids"]), enc["offset_mapping"]
         except (NotImplementedError, KeyError, TypeError, ValueError):
-            return []
-        if len(offsets) != n_ids:
-            return []
+            return self._ids(text), []
         out, k = [], 0
-        for c in chars:
+        for c in decision_chars(text):
             while k < len(offsets) and offsets[k][1] <= c:
                 k += 1
             if k < len(offsets):
                 out.append(k)
-        return sorted(set(out))
+        return ids, sorted(set(out))
 
     def encode_prompt(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> Encoded:
         """Ids of the generation prompt (ends with the assistant header)."""

@@ -52,7 +52,28 @@ class Hooks:
         self._call("close")
 
 
-class MetricsFile:
+class _EveryN:
+    """Records every ``log_every``-th train step (and the last one, which a time budget can move) and
+    every eval, through ``add``."""
+
+    log_every: int
+    iters: int
+
+    def add(self, rec: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def on_train(self, rec: dict[str, Any]) -> None:
+        if rec["step"] % self.log_every == 0 or rec["step"] == self.iters:
+            self.add(rec)
+
+    def on_eval(self, rec: dict[str, Any], best: bool) -> None:
+        self.add(rec)
+
+    def on_plan(self, total: int) -> None:
+        self.iters = total
+
+
+class MetricsFile(_EveryN):
     """metrics.jsonl; on resume, lines past the checkpoint are dropped. ``records`` is kept on every rank."""
 
     def __init__(self, out: Path, *, log_every: int, iters: int, resume_step: int | None, enabled: bool) -> None:
@@ -71,16 +92,6 @@ class MetricsFile:
         if enabled:
             atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in self.records))
 
-    def on_train(self, rec: dict[str, Any]) -> None:
-        if rec["step"] % self.log_every == 0 or rec["step"] == self.iters:
-            self.add(rec)
-
-    def on_eval(self, rec: dict[str, Any], best: bool) -> None:
-        self.add(rec)
-
-    def on_plan(self, total: int) -> None:
-        self.iters = total
-
     def add(self, rec: dict[str, Any]) -> None:
         self.records.append(rec)
         if self.enabled:
@@ -88,7 +99,7 @@ class MetricsFile:
                 fh.write(json.dumps(rec) + "\n")
 
 
-class TensorBoard:
+class TensorBoard(_EveryN):
     """The numbers of what the metrics file records, when tensorboard is installed."""
 
     def __init__(self, out: Path, *, log_every: int, iters: int) -> None:
@@ -101,17 +112,7 @@ class TensorBoard:
         except Exception:  # tensorboard is optional
             self.writer = None
 
-    def on_train(self, rec: dict[str, Any]) -> None:
-        if rec["step"] % self.log_every == 0 or rec["step"] == self.iters:
-            self._add(rec)
-
-    def on_eval(self, rec: dict[str, Any], best: bool) -> None:
-        self._add(rec)
-
-    def on_plan(self, total: int) -> None:
-        self.iters = total
-
-    def _add(self, rec: dict[str, Any]) -> None:
+    def add(self, rec: dict[str, Any]) -> None:
         if self.writer is not None:
             for k, v in rec.items():
                 if isinstance(v, int | float) and k not in ("step", "event"):
