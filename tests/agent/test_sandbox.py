@@ -64,8 +64,21 @@ def test_the_environment_is_scrubbed(ws: Workspace, monkeypatch: pytest.MonkeyPa
     out = _run(ws, "env; cat /proc/self/environ /proc/1/environ 2>/dev/null | tr '\\0' '\\n'")
     assert "hunter2-api-key" not in out
     names = {line.split("=", 1)[0] for line in out.splitlines()[1:] if "=" in line}
-    assert names <= {"PATH", "HOME", "LANG", "PYTHONUNBUFFERED", "PWD", "SHLVL", "_", "OLDPWD"}, names
+    allowed = {"PATH", "HOME", "LANG", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "PWD", "SHLVL", "_", "OLDPWD"}
+    assert names <= allowed, names
     assert f"HOME={ws.root}" in out
+
+
+def test_an_edit_in_the_same_second_runs_the_new_code(ws: Workspace) -> None:
+    # same size, same mtime second: a cached .pyc from the first run would hide the fix
+    src, when = ws.root / "calc.py", 1_700_000_000  # both versions get the same mtime
+    ws.execute("write_file", {"path": "calc.py", "content": "def add(a, b):\n    return a - b\n"})
+    os.utime(src, (when, when))
+    first = _run(ws, "python3 -c 'import calc; print(calc.add(2, 3))'")
+    ws.execute("write_file", {"path": "calc.py", "content": "def add(a, b):\n    return a + b\n"})
+    os.utime(src, (when, when))
+    second = _run(ws, "python3 -c 'import calc; print(calc.add(2, 3))'")
+    assert first.strip().endswith("-1") and second.strip().endswith("5"), (first, second)
 
 
 @pytest.fixture

@@ -448,8 +448,11 @@ class Workspace:
     def _spawn(self, command: str, workdir: str) -> Terminal | ToolResult:
         sandbox = self.sandbox
         assert sandbox is not None
-        # PYTHONUNBUFFERED: background output should show up while the process runs
-        env = sandbox.env({"PYTHONUNBUFFERED": "1"})
+        # PYTHONUNBUFFERED: background output should show up while the process runs.
+        # PYTHONDONTWRITEBYTECODE: a .pyc is keyed by the source's mtime (whole seconds) and size, so a
+        # fix written in the same second as a run that imported the file ("a - b" -> "a + b") would
+        # run the stale bytecode and a correct edit would be judged wrong.
+        env = sandbox.env({"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"})
         try:
             return Terminal(sandbox.argv([SHELL, "-c", command], workdir), cwd=workdir, env=env,
                             output_limit=self.output_limit, output_cap=self.output_cap,
