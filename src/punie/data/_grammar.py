@@ -566,6 +566,29 @@ MENTIONS += [
      "version."),
 ]
 
+# Requests *not* to act, changes of mind and asides (session 7): they name an action, a file or a
+# terminal and mean "do nothing" (independent suites: "no, don't run it", "leave the Dockerfile").
+MENTIONS += [
+    ("Scratch that, skip {cmd}.", "Okay, I won't run it."),
+    ("Actually, hold off on {cmd} for now.", "Sure, I'll wait until you say so."),
+    ("Give me a minute to think before you run anything else.", "Understood. I'll wait for you."),
+    ("{path} is fine the way it is, no changes.", "Okay, I won't change `{path}`."),
+    ("Don't touch {path} yet, I'm reviewing it.", "Got it, I'll leave `{path}` alone."),
+    ("No edits until I've reviewed the pull request, please.", "Sure. Tell me when you're ready."),
+    ("Oops, that message was meant for someone else.", "No problem."),
+    ("Never mind, forget what I said about {path}.", "Okay, forgotten."),
+    ("Keep {tid} running, don't stop it.", "Okay, I'll leave `{tid}` running."),
+    ("Don't kill {tid}, it's supposed to run all night.", "Understood, I won't touch `{tid}`."),
+    ("I'll run {cmd} myself, you don't have to.", "Sure, let me know how it goes."),
+    ("Stop, don't write anything to {path}.", "Okay, I won't write to `{path}`."),
+    ("No need to open {path}, I already know what's in it.", "Alright. What would you like to do next?"),
+    ("Wait, don't release {tid}, I still need its output.", "Okay, `{tid}` stays as it is."),
+    ("Stepping away for lunch, talk soon.", "Sure, I'll be here."),
+    ("Let me check something first; don't run {cmd} yet.", "Okay, I'll wait."),
+    ("back after my call", "See you in a bit."),
+    ("Ignore my last message about {cmd}.", "Okay, ignored."),
+]
+
 # A short, true description per command family (first word), used in MENTIONS answers.
 EXPLAIN = {
     "pytest": "{cmd} runs the Python test suite with pytest and reports passes and failures.",

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from punie.data import _templates as T
+from punie.data._context import ContextKinds
 from punie.data._grammar import Grammar
 from punie.data._values import pools
 from punie.data.dataset import Conversation, TrainingDataset, calls_of
@@ -30,9 +31,11 @@ WEIGHTS: dict[str, float] = {
     "read": 12, "write": 12, "run": 9, "run_cwd": 5, "run_bg": 8, "get_output": 9, "wait": 9, "kill": 9,
     "release": 9, "copy": 5, "run_then_read": 5, "bg_wait": 5, "bg_check_release": 3, "parallel": 7, "chain": 7,
     "qa": 16, "greet": 7, "thanks": 4, "mention": 16,
+    # session 7: calls that depend on earlier turns, and questions about a result (``_context``)
+    "bg_pick": 6, "result_ref": 5, "clarify": 5, "redo": 5, "after_result": 7,
 }
 # "mention" asks about files, commands or terminals without asking to act: the hard no-call cases.
-NO_CALL_KINDS = ("qa", "greet", "thanks", "mention")
+NO_CALL_KINDS = ("qa", "greet", "thanks", "mention", "after_result")
 # Share of requests phrased by the compositional grammar (``_grammar``); the rest use the fixed
 # sentence templates of ``_templates``, which stay as one more family.
 GRAMMAR_SHARE = 0.85
@@ -43,7 +46,7 @@ GRAMMAR_SHARE = 0.85
 DEFAULT_CALL_ONLY_SHARE = 0.75
 
 
-class _Gen:
+class _Gen(ContextKinds):
     """Draws one conversation at a time from one side's (train or heldout) templates and values."""
 
     def __init__(self, kind: str, rng: random.Random) -> None:
@@ -485,6 +488,8 @@ class _Gen:
             "copy": self.conv_copy, "run_then_read": self.conv_run_then_read, "bg_wait": self.conv_bg_wait,
             "bg_check_release": self.conv_bg_check_release, "parallel": self.conv_parallel, "chain": self.conv_chain,
             "qa": self.conv_qa, "greet": self.conv_greet, "thanks": self.conv_thanks, "mention": self.conv_mention,
+            "bg_pick": self.conv_bg_pick, "result_ref": self.conv_result_ref, "clarify": self.conv_clarify,
+            "redo": self.conv_redo, "after_result": self.conv_after_result,
         }
         return table[kind]()
 
@@ -614,7 +619,7 @@ def _subkind(ck: str, calls: list[dict[str, Any]], step: int, after_tool: bool) 
             return "answer_after_result"
         if ck == "mention":
             return "mention"
-        return "chat" if ck in NO_CALL_KINDS else "answer_followup"
+        return "chat" if ck in NO_CALL_KINDS and ck != "after_result" else "answer_followup"
     if len(calls) > 1:
         return "parallel"
     if step > 0:
