@@ -15,11 +15,18 @@ Also printed: completion tokens/s at 1 and 8 clients, and the cost of constraine
 (tool_choice, on by default for requests with tools): the masks + state steps of a constrained
 reply replayed token by token, against the decode time per token of the same server.
 
+--jump-forward (verify, force, off) sets both servers' jump-forward decoding of grammar-forced tool-call
+text (InProcessBackend jump_forward; default verify): run it with off and verify to see what it buys.
+Printed with it: the cached server's forwards per completion token and the forced tokens that rode
+along (forwards saved), and how many replies to the asks differ between force (the canonical split
+taken as it is) and verify (the model's own split kept) with --split-check.
+
 --adapter PATH serves a trained LoRA adapter (as `punie serve --adapter` does, folded into the weights): its replies to
 these asks are tool calls, the case the server exists for; the base model rambles to --max-tokens.
 
     .venv/bin/python bench/serve.py [--model smollm2-135m] [--adapter PATH] [--repeats 5] [--max-tokens 48]
                                     [--per-client 2] [--lookup N] [--dtype bfloat16]
+                                    [--jump-forward verify|force|off] [--split-check]
 """
 
 from __future__ import annotations
@@ -110,6 +117,33 @@ def constraint_cost(backend: InProcessBackend, max_tokens: int) -> tuple[float, 
     return mask_ms, decode_ms, len(ids)
 
 
+def split_check(backend: InProcessBackend, max_tokens: int) -> None:
+    """Replies to every ask alone (tool_choice auto, as served) with jump-forward off, verify and force:
+    how often taking the canonical split as it is (force) changes the text, and the forwards each needs.
+    The same backend switches mode (a second backend over the same weights could fold an adapter twice)."""
+    from punie.backends.base import GenerationRequest
+
+    texts: dict[str, list[str]] = {}
+    forwards: dict[str, int] = {}
+    was = backend.jump_forward
+    reqs = [GenerationRequest([{"role": "user", "content": a}], tools=TOOLS, max_new_tokens=max_tokens,
+                              tool_choice="auto") for a in ASKS]
+    for mode in ("off", "verify", "force"):
+        backend.jump_forward = "" if mode == "off" else mode
+        backend.decode_stats.reset()
+        texts[mode] = [backend.generate([r])[0].text for r in reqs]
+        forwards[mode] = backend.decode_stats.forwards
+    backend.jump_forward = was
+    same_v = sum(a == b for a, b in zip(texts["off"], texts["verify"], strict=True))
+    same_f = sum(a == b for a, b in zip(texts["off"], texts["force"], strict=True))
+    calls = sum("<tool_call>" in t for t in texts["off"])
+    print(
+        f"split check ({len(ASKS)} asks alone, {calls} with a call): same text as jump-forward off: verify "
+        f"{same_v}/{len(ASKS)}, force {same_f}/{len(ASKS)}; forwards off {forwards['off']}, verify "
+        f"{forwards['verify']}, force {forwards['force']}"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None)
@@ -120,6 +154,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--lookup", type=int, default=None, help="cached server's draft length (default: the backend's)")
     ap.add_argument("--dtype", default="auto", help="weights' precision (auto, float32, bfloat16)")
+    ap.add_argument("--jump-forward", default="verify", choices=["verify", "force", "off"],
+                    help="both servers' jump-forward decoding of forced tool-call text")
+    ap.add_argument("--split-check", action="store_true",
+                    help="also count replies that differ between jump-forward force and verify")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     global MODEL
@@ -128,8 +166,9 @@ def main() -> None:
     model, tok = load_model(args.model, adapter=adapters or None, dtype=args.dtype)
     extra = {} if args.lookup is None else {"lookup": args.lookup}
     keep = bool(adapters)  # as punie serve: a served adapter stays folded into the weights
-    cached = InProcessBackend(model, tok, batch_size=8, prefix_cache=True, keep_merged=keep, **extra)
-    plain = InProcessBackend(model, tok, batch_size=8, prefix_cache=False, keep_merged=keep)
+    jump = False if args.jump_forward == "off" else args.jump_forward
+    cached = InProcessBackend(model, tok, batch_size=8, prefix_cache=True, keep_merged=keep, jump_forward=jump, **extra)
+    plain = InProcessBackend(model, tok, batch_size=8, prefix_cache=False, keep_merged=keep, jump_forward=jump)
     prefix = cached.builder.encode_prompt([{"role": "user", "content": ASKS[0]}], TOOLS).prefix_len
     with (
         ServerThread(create_app(cached, model_name="m", adapters=adapters)) as s1,
@@ -139,6 +178,8 @@ def main() -> None:
         c2 = openai.OpenAI(base_url=s2.base_url, api_key="x", max_retries=0, timeout=600)
         one(c1, ASKS[0], args.max_tokens)  # warm-up: builds the prefix cache (and warms the allocator)
         one(c2, ASKS[0], args.max_tokens)
+        cached.decode_stats.reset()
+        plain.decode_stats.reset()
         lat: dict[str, list[float]] = {"cached": [], "uncached": []}
         first: dict[str, list[float]] = {"cached": [], "uncached": []}
         calls = {"cached": 0, "uncached": 0}
@@ -170,6 +211,13 @@ def main() -> None:
             f"replies with a parsed tool call: cached {calls['cached']}/{args.repeats}, "
             f"uncached {calls['uncached']}/{args.repeats}"
         )
+        for name, b in (("cached", cached), ("uncached", plain)):
+            st = b.decode_stats
+            print(
+                f"jump-forward {args.jump_forward}, {name} server (these replies): {st.forwards} forwards, "
+                f"{st.jump_tokens} forced tokens rode along (forwards saved) in {st.jump_runs} runs, "
+                f"{st.jump_rejected} replaced by the model's own split"
+            )
         seq, seq_tok = throughput(c1, 1, args.per_client * 2, args.max_tokens)
         conc, conc_tok = throughput(c1, 8, args.per_client, args.max_tokens)
         print(
@@ -178,6 +226,8 @@ def main() -> None:
         )
     with cached.use_adapter("tuned" if adapters else None) if adapters else contextlib.nullcontext():
         mask_ms, decode_ms, n = constraint_cost(cached, args.max_tokens)
+        if args.split_check:
+            split_check(cached, args.max_tokens)
     print(
         f"constrained decoding (tool_choice=required, {n} tokens): masks + steps {mask_ms:.3f} ms/token vs "
         f"decode {decode_ms:.1f} ms/token = {100 * mask_ms / decode_ms:.1f} % of decode time (goal < 10 %)"

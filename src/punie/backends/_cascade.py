@@ -10,8 +10,9 @@ a new row (refill) without copying the others.
 
 Prefill is packed: the new rows' suffix tokens go through the model as one unpadded sequence (the
 linear layers see no padding); only the small suffix-to-suffix attention is done in a padded layout.
-Extend appends a few tokens to one slot (speculative verification); rejected ones are rolled back
-by lowering the slot's fill pointer.
+Extend appends a few tokens to one slot (speculative verification), multi a run of tokens to each of
+several slots in one packed forward (jump-forward in a batch); rejected ones are rolled back by
+lowering the slot's fill pointer.
 
 The attention function is registered under its own name and used only while ``scoped`` has set it
 on the model's config, for the backend's own forward calls; nothing else sees it.
@@ -135,7 +136,7 @@ class CascadeKV:
     """One shared prefix KV per layer + ``slots`` rows of own KV, each filled up to ``fill[slot]``.
 
     Passed to the model both as its cache (``update`` stores the new K/V) and as ``punie_kv`` (the
-    attention reads it back). ``begin_prefill`` / ``begin_step`` / ``begin_extend`` say what the next
+    attention reads it back). ``begin_prefill`` / ``begin_step`` / ``begin_extend`` / ``begin_multi`` say what the next
     forward holds.
     """
 
@@ -230,6 +231,41 @@ class CascadeKV:
         self.fill[slot] = width
         return (self.plen + start + torch.arange(length)).view(1, -1).to(device)
 
+    def begin_multi(self, slots: list[int], lengths: list[int]) -> Any:
+        """Next forward: ``lengths[i]`` tokens appended to ``slots[i]`` at its fill pointer, all packed
+        in one sequence (a decode step where rows bring forced tokens: jump-forward); each token sees
+        its slot's earlier tokens and the ones before it in its run. Returns their position ids."""
+        import torch
+
+        device = self.keys[0].device
+        slot_t = torch.tensor(slots, dtype=torch.long)
+        lens = torch.tensor(lengths, dtype=torch.long)
+        n, smax, total = len(slots), int(lens.max()), int(lens.sum())
+        base = self.fill[slot_t]
+        row_of_tok = torch.repeat_interleave(torch.arange(n), lens)
+        starts = torch.cumsum(lens, 0) - lens
+        j_of_tok = torch.arange(total) - starts[row_of_tok]
+        own = base[row_of_tok] + j_of_tok  # each token's position among its slot's own tokens
+        width = int((base + lens).max())
+        j = torch.arange(smax)
+        # padded (row, j): keys 0 .. base + j visible (pad queries see finite keys; their output is dropped)
+        hidden = torch.arange(width)[None, None, :] > (base[:, None] + j[None, :])[:, :, None]
+        self._mode = "multi"
+        self._plan = {
+            "slots": slot_t.to(device),
+            "tok_slot": slot_t[row_of_tok].to(device),
+            "tok_j": own.to(device),
+            "tok_pad": (row_of_tok * smax + j_of_tok).to(device),
+            "pad_tok": (starts[:, None] + j[None, :]).clamp(max=total - 1).reshape(-1).to(device),
+            "n": n,
+            "smax": smax,
+            "width": width,
+            "mask": torch.zeros(n, 1, smax, width, dtype=self.keys[0].dtype).masked_fill(hidden[:, None], float("-inf"))
+            .to(device),
+        }
+        self.fill[slot_t] = base + lens
+        return (self.plen + own).view(1, -1).to(device)
+
     def rewind(self, slot: int, fill: int) -> None:
         """Forget ``slot``'s tokens from position ``fill`` on (their KV is overwritten later)."""
         self.fill[slot] = fill
@@ -253,7 +289,7 @@ class CascadeKV:
         p = self._plan
         kb, vb = self.keys[layer_idx], self.values[layer_idx]
         key_states, value_states = key_states.to(self.dtype), value_states.to(self.dtype)
-        if self._mode == "prefill":  # [1, kvh, T, d] → slot rows at positions 0..len-1
+        if self._mode in ("prefill", "multi"):  # [1, kvh, T, d] → slot rows at each token's own position
             kb[p["tok_slot"], :, p["tok_j"]] = key_states[0].transpose(0, 1)
             vb[p["tok_slot"], :, p["tok_j"]] = value_states[0].transpose(0, 1)
         elif self._mode == "extend":  # [1, kvh, t, d] → one slot at positions start..start+t-1
@@ -293,15 +329,20 @@ class CascadeKV:
             own = _attention(qe, self.keys[layer][slot : slot + 1, :, :w], self.values[layer][slot : slot + 1, :, :w],
                              scale, mask)
             return _merge(pre, own).view(h, s, d).transpose(0, 1).unsqueeze(0)
-        # packed prefill: q [1, h, T, d]
+        # packed prefill (or multi: runs appended to filled slots): q [1, h, T, d]
         t = s
         pre = _attention(q[0].reshape(1, kvh, g * t, d), pk[None], pv[None], scale)
         n, smax = p["n"], p["smax"]
-        # each row's own tokens, right-padded to [n, h, smax, d]: plain causal attention
+        # each row's own tokens, right-padded to [n, h, smax, d]: plain causal attention (prefill), or
+        # over the slot's earlier tokens too (multi, with the mask)
         qpad = q[0][:, p["pad_tok"]].view(h, n, smax, d).transpose(0, 1)
-        kb = self.keys[layer][p["slots"], :, :smax].repeat_interleave(g, dim=1)
-        vb = self.values[layer][p["slots"], :, :smax].repeat_interleave(g, dim=1)
-        oo, ol = _attention(qpad, kb, vb, scale, causal=True)
+        w = p["width"] if self._mode == "multi" else smax
+        kb = self.keys[layer][p["slots"], :, :w].repeat_interleave(g, dim=1)
+        vb = self.values[layer][p["slots"], :, :w].repeat_interleave(g, dim=1)
+        if self._mode == "multi":
+            oo, ol = _attention(qpad, kb, vb, scale, p["mask"])
+        else:
+            oo, ol = _attention(qpad, kb, vb, scale, causal=True)
         tok = p["tok_pad"]  # back to token order
         own = (oo.transpose(0, 1).reshape(h, n * smax, d)[:, tok].reshape(1, kvh, g * t, d),
                ol.transpose(0, 1).reshape(h, n * smax)[:, tok].reshape(1, kvh, g * t))

@@ -42,7 +42,9 @@ MODES = ("auto", "none", "required", "function")
 MAX_SCHEMA_DEPTH = 16
 MAX_SCHEMA_NODES = 2000
 MAX_REGEX_CHARS = 200_000
-WHITESPACE = r" ?"  # canonical json.dumps puts one space after ':' and ','; a missing one is allowed
+# json.dumps' layout exactly: one space after ':' and ',' (between items and keys), none elsewhere. One
+# layout makes the separators forced text, so jump-forward runs them through the model in one forward
+WHITESPACE = " "
 
 # dropped before the regex is built (size blow-ups, or nothing to enforce at the token level)
 _DROPPED = {
@@ -158,11 +160,37 @@ def check_tools(tools: list[dict[str, Any]], where: str = "tools") -> list[dict[
     return out
 
 
+_WS_MARK = "(?:\x00)"  # stands for outlines' whitespace slots until each gets json.dumps' own layout
+
+
+def _canonical_layout(rx: str) -> str:
+    """outlines-core puts the same whitespace pattern in every slot of the JSON (after ``{``, around
+    ``:`` and ``,``, before ``}``). punie's calls are written as ``json.dumps`` writes them, so each slot
+    gets what json.dumps puts there: one space after ``:`` and ``,`` (``WHITESPACE``), nothing
+    elsewhere. Decided by the regex character before the slot, skipping group syntax
+    (``(``, ``)``, ``?``). With one layout, ``", "`` and ``": "`` are forced text (jump-forward)."""
+    out = []
+    i = 0
+    while True:
+        j = rx.find(_WS_MARK, i)
+        if j < 0:
+            out.append(rx[i:])
+            return "".join(out)
+        out.append(rx[i:j])
+        k = j - 1
+        while k >= 0 and rx[k] in "()?":
+            k -= 1
+        before = rx[k] if k >= 0 else ""
+        escaped = k >= 1 and rx[k - 1] == "\\"
+        out.append(WHITESPACE if before in ":," and not escaped and rx[k - 1 : k + 1] != "?:" else "")
+        i = j + len(_WS_MARK)
+
+
 def _args_regex(params: dict[str, Any], where: str) -> str:
     from outlines_core.json_schema import build_regex_from_schema
 
     try:
-        return str(build_regex_from_schema(json.dumps(params), WHITESPACE))
+        return _canonical_layout(str(build_regex_from_schema(json.dumps(params), _WS_MARK)))
     except (ValueError, TypeError, RecursionError) as exc:
         raise ToolSchemaError(f"not supported for constrained decoding ({exc})", where) from None
 
@@ -209,6 +237,8 @@ class Vocab:
     ov: Any = None
     closers: list[int] = field(default_factory=list)  # ids whose bytes contain the marker's last byte
     by_first: dict[int, list[int]] = field(default_factory=dict)  # first byte → ids
+    first_byte: Any = None  # int16 tensor [size]: each token's first byte, -1 for special/unknown ids
+    encode: Any = None  # text → the tokenizer's canonical ids (no special tokens added)
 
 
 def build_vocab(tokenizer: Any, stop_ids: tuple[int, ...], size: int) -> Vocab:
@@ -239,7 +269,16 @@ def build_vocab(tokenizer: Any, stop_ids: tuple[int, ...], size: int) -> Vocab:
     for i, tb in enumerate(table):
         if tb:
             by_first.setdefault(tb[0], []).append(i)
-    return Vocab(table, by_bytes, eos, stop_ids, size, Vocabulary(eos, ov_map), closers, by_first)
+    import torch
+
+    first = torch.full((size,), -1, dtype=torch.int16)
+    for b, ids in by_first.items():
+        first[torch.tensor(ids, dtype=torch.long)] = b
+
+    def encode(text: str) -> list[int]:
+        return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    return Vocab(table, by_bytes, eos, stop_ids, size, Vocabulary(eos, ov_map), closers, by_first, first, encode)
 
 
 _VOCABS: dict[int, tuple[Any, Vocab]] = {}
@@ -284,6 +323,23 @@ def kmp_scan(k: int, data: bytes) -> tuple[int, int | None]:
     return k, None
 
 
+@dataclass(frozen=True)
+class Forced:
+    """A forced run: ``tokens`` (canonical split of the forced text); ``sure``: no allowed token
+    merges the last one with what follows (else a decoder that does not verify leaves it out)."""
+
+    tokens: tuple[int, ...] = ()
+    sure: bool = True
+
+    def take(self, verify: bool) -> tuple[int, ...]:
+        """The tokens to append: all of them when the model checks them, else the sure ones."""
+        return self.tokens if verify or self.sure else self.tokens[:-1]
+
+
+_NOT_FORCED = Forced()
+MAX_FORCED_BYTES = 512
+
+
 # ---- grammar: states and masks --------------------------------------------------------------------------
 # A row's state: ("text", k) free text with k marker bytes matched; ("lit", j, pos) inside LITERALS[j]
 # (the opening marker of a required call, or the newline + marker of a next call); ("call", s) outlines
@@ -302,6 +358,7 @@ class Grammar:
         self.choice = choice
         self.index: Any = None
         self._masks: dict[State, Any] = {}
+        self._forced: dict[State, Forced] = {}
         self._text: dict[int, tuple[Any, dict[int, State]]] = {}
         self._lock = threading.RLock()  # _build may ask for another state's mask
         if choice.mode == "none" or not tools:
@@ -363,6 +420,80 @@ class Grammar:
             m = self._build(state)
             self._masks[state] = m
         return m
+
+    # ---- jump-forward: what the grammar forces next ---------------------------------------------------
+    def forced_bytes(self, state: State, limit: int = MAX_FORCED_BYTES) -> bytes:
+        """The bytes every continuation of ``state`` starts with (b"" when the next byte is a choice).
+
+        Walked one byte at a time through single-byte tokens: a byte is forced when every allowed
+        token starts with it and end-of-turn is not allowed. Cut back to whole UTF-8 characters.
+        """
+        v = self.vocab
+        out = bytearray()
+        stops = list(v.stop_ids)
+        while len(out) < limit and state[0] in ("lit", "call"):
+            m = self.mask(state)
+            if m is None or bool(m[stops].any()):
+                break
+            fb = v.first_byte[m[: v.first_byte.shape[0]]]
+            if fb.numel() == 0 or int(fb[0]) < 0 or not bool((fb == fb[0]).all()):
+                break
+            b = int(fb[0])
+            tid = v.by_bytes.get(bytes([b]))
+            if tid is None or not bool(m[tid]):
+                break
+            out.append(b)
+            state = self.advance(state, tid)
+            if state == ("end",):
+                break
+        data = bytes(out)
+        while data:
+            try:
+                data.decode("utf-8")
+                break
+            except UnicodeDecodeError:
+                data = data[:-1]
+        return data
+
+    def forced(self, state: State) -> Forced:
+        """The forced text after ``state`` in the tokenizer's canonical tokens (cached per state).
+
+        Each token is checked against the masks along the way (a token the grammar would refuse
+        ends the run there), so advancing a row through them keeps it inside the grammar.
+        """
+        hit = self._forced.get(state)
+        if hit is not None:
+            return hit
+        f = _NOT_FORCED
+        data = self.forced_bytes(state) if state[0] in ("lit", "call") else b""
+        if data and self.vocab.encode is not None:
+            tokens: list[int] = []
+            s, done = state, b""
+            before_last = state
+            for t in self.vocab.encode(data.decode("utf-8")):
+                tb = self.vocab.token_bytes[t] if 0 <= t < len(self.vocab.token_bytes) else None
+                m = self.mask(s)
+                if tb is None or not data.startswith(done + tb) or m is None or not bool(m[t]):
+                    break
+                tokens.append(t)
+                before_last, done = s, done + tb
+                s = self.advance(s, t)
+            if tokens:
+                f = Forced(tuple(tokens), self._tail_is_sure(before_last, tokens[-1]))
+        self._forced[state] = f
+        return f
+
+    def _tail_is_sure(self, state: State, last: int) -> bool:
+        """Whether no allowed token in ``state`` is ``last``'s bytes and more (a longer token the
+        model might prefer at the end of a forced run)."""
+        lb = self.vocab.token_bytes[last] or b""
+        m = self.mask(state)
+        cands = self.vocab.by_first.get(lb[0], []) if lb else []
+        return not any(
+            (b := self.vocab.token_bytes[t]) is not None and len(b) > len(lb) and b.startswith(lb)
+            and (m is None or bool(m[t]))
+            for t in cands
+        )
 
     def _build(self, state: State) -> Any:
         import torch
@@ -442,6 +573,10 @@ class RowConstraint:
 
     def peek(self, state: State, tok: int) -> State:
         return self.grammar.advance(state, tok)
+
+    def forced(self, verify: bool = True) -> tuple[int, ...]:
+        """Tokens the grammar forces from here (jump-forward), () when the next token is a choice."""
+        return self.grammar.forced(self.state).take(verify)
 
 
 def apply_masks(logits: Any, masks: list[Any]) -> Any:

@@ -3,7 +3,9 @@
 Rows enter in order; a finished row's slot is refilled with the next row (once at least
 ``refill_min`` slots are free, so prefills stay batched), and the new rows' suffixes go through the
 model packed, at most ``prefill_tokens`` tokens per forward. Without rows left, the store is
-compacted once enough slots are idle, so idle rows stop costing matmul rows.
+compacted once enough slots are idle, so idle rows stop costing matmul rows. A step where rows bring
+grammar-forced tokens (jump-forward) packs each live slot's last token and forced run in one forward
+(``CascadeKV.begin_multi``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,19 @@ from collections.abc import Iterator
 from typing import Any
 
 from punie.backends import _cascade
-from punie.backends._decoding import DecodeContext, Row, Step, advance, masks, next_tokens, sampler
+from punie.backends._decoding import (
+    DecodeContext,
+    Row,
+    Step,
+    advance,
+    check_draft,
+    forced_tokens,
+    is_greedy,
+    masks,
+    next_tokens,
+    sampler,
+    state_after,
+)
 from punie.models.compat import cache_kwargs
 
 
@@ -66,19 +80,27 @@ class _Run:
         """Pick tokens for ``slots`` from their last hidden states; record finishes, free slots."""
         live = [self.rows[self.slot_row[s]] for s in slots]  # type: ignore[index]
         toks = next_tokens(self.ctx, self.head, hidden, self.req, self.gen, masks(live))
+        return self.record(slots, [[t] for t in toks.tolist()])
+
+    def record(self, slots: list[int], new: list[list[int]]) -> Step:
+        """Each slot's new tokens in order, up to one that ends its row (the slot is then freed)."""
         emitted: Step = []
-        for slot, tok in zip(slots, toks.tolist(), strict=True):
+        for slot, toks in zip(slots, new, strict=True):
             k = self.slot_row[slot]
             assert k is not None
-            self.produced[k].append(tok)
-            advance(self.rows[k], tok)
-            emitted.append((k, tok))
-            why = self.ctx.finished(self.produced[k], self.rows[k])
+            why = None
+            for tok in toks:
+                self.produced[k].append(tok)
+                advance(self.rows[k], tok)
+                emitted.append((k, tok))
+                why = self.ctx.finished(self.produced[k], self.rows[k])
+                if why:
+                    break
             if why:
                 self.finish[k] = why
                 self.slot_row[slot] = None
             else:
-                self.next_tok[slot] = tok
+                self.next_tok[slot] = toks[-1]
         return emitted
 
     def _chunk(self, free: list[int]) -> list[int]:
@@ -105,6 +127,7 @@ class _Run:
             ids = torch.tensor([[t for x in suffixes for t in x]])
             last = torch.cumsum(torch.tensor([len(x) for x in suffixes]), 0) - 1
             hidden.append(self.forward(ids, positions)[0, last.to(self.device)])
+            self.ctx.stats.forwards += 1
             admitted += chunk
         return self.take(admitted, torch.cat(hidden))
 
@@ -117,8 +140,44 @@ class _Run:
             self.slot_row = [self.slot_row[s] for s in alive]
             self.next_tok = self.next_tok[torch.tensor(alive)]
             alive = list(range(len(alive)))
+        live = [self.rows[self.slot_row[s]] for s in alive]  # type: ignore[index]
+        forced = [forced_tokens(self.ctx, r, max(1, r.request.max_new_tokens) - len(self.produced[r_k]) - 1)
+                  for r, r_k in zip(live, [self.slot_row[s] for s in alive], strict=True)]
+        self.ctx.stats.forwards += 1
+        if any(forced):
+            return self.jump(alive, live, forced)
         positions = self.kv.begin_step(alive)
         hidden = self.forward(self.next_tok.view(-1, 1), positions)[:, -1]
         if len(alive) < len(self.slot_row):
             hidden = hidden[torch.tensor(alive, device=self.device)]
         return self.take(alive, hidden)
+
+    def jump(self, alive: list[int], live: list[Row], forced: list[list[int]]) -> Step:
+        """A step where rows bring forced tokens (jump-forward): every live slot's last token and its
+        forced run packed in one forward; greedy rows in verify mode keep the run up to where the
+        model would have split the text otherwise (the slot's fill pointer drops the rest)."""
+        import torch
+
+        lens = [1 + len(f) for f in forced]
+        before = [int(self.kv.fill[s]) for s in alive]
+        positions = self.kv.begin_multi(alive, lens)
+        ids = torch.tensor([[t for s, f in zip(alive, forced, strict=True) for t in (int(self.next_tok[s]), *f)]])
+        hidden = self.forward(ids, positions)[0]
+        ends = torch.cumsum(torch.tensor(lens), 0)
+        stats = self.ctx.stats
+        if is_greedy(self.req) and self.ctx.jump == "verify":
+            new = []
+            for i, (slot, r, f) in enumerate(zip(alive, live, forced, strict=True)):
+                end = int(ends[i])
+                picks = check_draft(self.head(hidden[end - lens[i] : end]), f, r.constraint)
+                kept = len(picks) - 1
+                stats.jumped(len(f), kept)
+                self.kv.rewind(slot, before[i] + 1 + kept)
+                new.append(picks)
+            return self.record(alive, new)
+        after = [state_after(r, f) for r, f in zip(live, forced, strict=True)]
+        toks = next_tokens(self.ctx, self.head, hidden[(ends - 1).to(self.device)], self.req, self.gen,
+                           after if any(a is not None for a in after) else None)
+        for f in forced:
+            stats.jumped(len(f), len(f))
+        return self.record(alive, [[*f, t] for f, t in zip(forced, toks.tolist(), strict=True)])

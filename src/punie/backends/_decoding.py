@@ -10,7 +10,7 @@ decoding: prompts, prefix cache, adapters, stop rules, results.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from punie.backends import _constrain, _lmhead
@@ -29,6 +29,35 @@ class Row:
     constraint: _constrain.RowConstraint | None = None  # tool_choice's token masks (None: free)
 
 
+JUMP_MODES = ("verify", "force", "")
+
+
+@dataclass
+class DecodeStats:
+    """Counters over a backend's decode calls (``InProcessBackend.decode_stats``).
+
+    ``forwards``: model forwards of decode steps (prefills included); ``jump_tokens``: forced tokens
+    that rode along in the forward of the token before them and were kept, i.e. forwards saved by
+    jump-forward (without it each would have had its own step); ``jump_rejected``: forced tokens
+    run through the model but replaced by the model's own split of the forced text (verify mode);
+    ``jump_runs``: forwards that carried forced tokens.
+    """
+
+    forwards: int = 0
+    jump_runs: int = 0
+    jump_tokens: int = 0
+    jump_rejected: int = 0
+
+    def reset(self) -> None:
+        self.forwards = self.jump_runs = self.jump_tokens = self.jump_rejected = 0
+
+    def jumped(self, drafted: int, kept: int) -> None:
+        if drafted:
+            self.jump_runs += 1
+            self.jump_tokens += kept
+            self.jump_rejected += drafted - kept
+
+
 @dataclass(frozen=True)
 class DecodeContext:
     """What a strategy reads from the backend, taken when a batch starts."""
@@ -41,6 +70,8 @@ class DecodeContext:
     prefill_tokens: int | None = None
     lm_head_chunk: int = 0
     lookup: int = 0
+    jump: str = ""  # jump-forward of grammar-forced tokens: "verify", "force" or "" (off)
+    stats: DecodeStats = field(default_factory=DecodeStats)
 
 
 class Decoder(Protocol):
@@ -101,3 +132,49 @@ def next_tokens(ctx: DecodeContext, head: Any, hidden: Any, req: GenerationReque
     if is_greedy(req) and row_masks is None and ctx.lm_head_chunk and _lmhead.plain_linear(head):
         return _lmhead.chunked_argmax(hidden, head.weight, ctx.lm_head_chunk)
     return pick(head(hidden), req, gen, row_masks)
+
+
+def forced_tokens(ctx: DecodeContext, row: Row, left: int) -> list[int]:
+    """Jump-forward: the tokens the row's grammar forces next, at most ``left`` ([] when off or free).
+
+    Greedy rows in "verify" mode get the whole canonical split (the model checks it, ``check_draft``);
+    otherwise the tokens are taken as they are, so a last token that the model could merge with what
+    follows is left out.
+    """
+    if not ctx.jump or row.constraint is None or left <= 0:
+        return []
+    verify = ctx.jump == "verify" and is_greedy(row.request)
+    return list(row.constraint.forced(verify)[:left])
+
+
+def check_draft(logits: Any, draft: Sequence[int], c: _constrain.RowConstraint | None, trusted: int = 0) -> list[int]:
+    """Greedy picks along a draft (``logits`` [len(draft) + 1, vocab]: the position before each draft
+    token, then after the last), masked by the row's grammar for the state after ``draft[:i]``; stops
+    after the first pick that differs from the draft. The first ``trusted`` draft tokens are taken
+    without a check (forced text in "force" mode). The kept draft is ``picks[:-1]``."""
+    state = None if c is None else c.state
+    picks: list[int] = []
+    for i in range(logits.shape[0]):
+        if i < trusted and i < len(draft):
+            p = int(draft[i])
+        else:
+            m = None if c is None else c.grammar.mask(state)
+            row = logits[i] if m is None else _constrain.apply_masks(logits[i : i + 1], [m])[0]
+            p = int(row.argmax())
+        picks.append(p)
+        if i >= len(draft) or draft[i] != p:
+            break
+        if c is not None:
+            state = c.peek(state, p)
+    return picks
+
+
+def state_after(row: Row, tokens: Sequence[int]) -> Any:
+    """The mask for the row's next token after ``tokens`` (None: free)."""
+    c = row.constraint
+    if c is None:
+        return None
+    state = c.state
+    for t in tokens:
+        state = c.peek(state, t)
+    return c.grammar.mask(state)

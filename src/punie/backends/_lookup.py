@@ -51,9 +51,11 @@ class Drafter:
         self.max_ngram = max_ngram
         self.min_ngram = min_ngram
 
-    def draft(self, limit: int) -> list[int]:
-        """Tokens to verify after the last one, at most ``limit`` (what is left of the budget)."""
-        return find_draft(self.tokens, min(self.max_draft, limit), self.max_ngram, self.min_ngram)
+    def draft(self, limit: int, after: Sequence[int] = ()) -> list[int]:
+        """Tokens to verify after the last one (and after ``after``, tokens that will be appended
+        anyway: a forced run), at most ``limit`` (what is left of the budget)."""
+        tokens = [*self.tokens, *after] if after else self.tokens
+        return find_draft(tokens, min(self.max_draft, limit), self.max_ngram, self.min_ngram)
 
     def update(self, new: Sequence[int]) -> None:
         """Record a step: ``new`` = the tokens it emitted."""

@@ -25,7 +25,7 @@ from punie.backends._adapters import Adapters
 from punie.backends._decode_cascade import CascadeDecoder
 from punie.backends._decode_lookup import LookupDecoder
 from punie.backends._decode_plain import PlainDecoder
-from punie.backends._decoding import DecodeContext, Row, Step, is_greedy
+from punie.backends._decoding import JUMP_MODES, DecodeContext, DecodeStats, Row, Step, is_greedy
 from punie.backends.base import DEFAULT_BATCH_SIZE, Generation, GenerationRequest, InvalidRequest, ProgressFn
 from punie.models.compat import output_cache
 from punie.models.prompt import PromptBuilder
@@ -68,6 +68,14 @@ class InProcessBackend:
     - ``lookup``: prompt-lookup speculative decoding for a request that runs alone (one row,
       greedy, cascade path): drafts of up to this many tokens copied from where the last few
       tokens occurred earlier in prompt + reply, checked in one forward (``_lookup``); 0: off.
+    - ``jump_forward``: in constrained decoding, where the grammar leaves one possible text (the
+      rest of a tool name once its prefix is unique, ``", "arguments": {"``, a lone required key,
+      ``"}}\n</tool_call>``), its tokens (the tokenizer's canonical split) ride along in the
+      forward of the token before them instead of one forward each. "verify" (True, the default):
+      greedy rows check the split with the logits of that same forward and keep the model's own
+      token where it would have split the text differently, so greedy outputs stay those of
+      decoding without it; "force": the split is taken as it is (sampled rows always do this);
+      False: off. ``decode_stats`` counts the forwards saved.
     - ``merge_adapter``: fold the active LoRA adapter into the weights for each call, or use
       ``with backend.merged():`` around many calls (``run_eval`` does).
     - ``keep_merged``: fold the active adapter in at the first call that uses it and keep it folded
@@ -100,6 +108,7 @@ class InProcessBackend:
         merge_adapter: bool = False,
         lookup: int = 8,
         keep_merged: bool = False,
+        jump_forward: bool | str = True,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -116,6 +125,11 @@ class InProcessBackend:
         self.merge_adapter = merge_adapter
         self.lookup = max(0, lookup)
         self.keep_merged = keep_merged
+        jump = "verify" if jump_forward is True else "" if jump_forward in (False, None, "off") else jump_forward
+        if jump not in JUMP_MODES:
+            raise ValueError(f"jump_forward: {jump_forward!r} (True/'verify', 'force' or False)")
+        self.jump_forward = jump
+        self.decode_stats = DecodeStats()  # forwards and jump-forward counters over every call
         self._cascade_support: dict[Any, bool] = {}
         self._prefixes: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self.lock = threading.RLock()  # one generation at a time per model (serve uses threads)
@@ -346,7 +360,8 @@ class InProcessBackend:
 
     def _context(self) -> DecodeContext:
         return DecodeContext(self.model, self.pad_id, self._prefix_kv, self._finished, batch_size=self.batch_size,
-                             prefill_tokens=self.prefill_tokens, lm_head_chunk=self.lm_head_chunk, lookup=self.lookup)
+                             prefill_tokens=self.prefill_tokens, lm_head_chunk=self.lm_head_chunk, lookup=self.lookup,
+                             jump=self.jump_forward, stats=self.decode_stats)
 
     def _decode_rows(self, batch: list[Row], finish: dict[int, str]) -> Iterator[Step]:
         """The plain path: prefix KV copied into every row, padded prefill, transformers attention."""

@@ -66,6 +66,11 @@ def serve_cmd(
     no_prefix_cache: bool = typer.Option(
         False, "--no-prefix-cache", help="Prefill the tool prompt every time."
     ),
+    no_jump_forward: bool = typer.Option(
+        False,
+        "--no-jump-forward",
+        help="Decode grammar-forced tool-call text one token per forward (for comparison; outputs are the same).",
+    ),
     print_launch: str | None = typer.Option(
         None,
         "--print-launch",
@@ -115,6 +120,7 @@ def serve_cmd(
         batch_size,
         not no_prefix_cache,
         dtype,
+        jump_forward=not no_jump_forward,
     )
 
 
@@ -129,6 +135,8 @@ def _serve(
     batch_size: int,
     prefix_cache: bool,
     dtype: str = "auto",
+    *,
+    jump_forward: bool = True,
 ) -> None:
     import uvicorn
 
@@ -148,7 +156,8 @@ def _serve(
     # keep_merged: an adapter's LoRA stays folded into the weights while requests keep asking for it
     # (batch-1 decode is memory-bound here; unmerged LoRA made a served tool call ~1.6x slower)
     backend = InProcessBackend(
-        loaded, tok, batch_size=batch_size, prefix_cache=prefix_cache, model_name=model, keep_merged=bool(adapters)
+        loaded, tok, batch_size=batch_size, prefix_cache=prefix_cache, model_name=model, keep_merged=bool(adapters),
+        jump_forward=jump_forward,
     )
     limits = ServeLimits(
         max_body_bytes=max_body_bytes, max_tokens_limit=max_tokens_limit, max_batch=batch_size
