@@ -51,30 +51,29 @@ def skip_ws(text: str, pos: int) -> int:
 
 # --- bracket matching (quote-aware, for both quote styles, so it also works on repairable JSON) ---
 
-_SPECIAL = re.compile(r"[\"'\\{}\[\]()]")
+# a whole quoted string (escapes skipped), a quote that never closes, or a bracket
+_BRACKET_TOKEN = re.compile(r"\"[^\"\\]*(?:\\.[^\"\\]*)*\"|'[^'\\]*(?:\\.[^'\\]*)*'|[\"'{}\[\]()]", re.S)
+_CLOSER = re.compile(r"[}\])]")
 
 
 def balanced_end(text: str, pos: int, end: int | None = None) -> int | None:
-    """Index just past the bracket group opened at ``text[pos]``; None if it never closes (truncated)."""
+    """Index just past the bracket group opened at ``text[pos]``; None if it never closes (truncated).
+
+    Brackets inside quoted strings (either quote style, backslash escapes honoured) do not count; a
+    quote that never closes hides everything after it."""
     end = len(text) if end is None else end
+    if _CLOSER.search(text, pos, end) is None:  # the usual truncated case: nothing could close it
+        return None
     depth = 0
-    quote = ""
-    skip = -1  # index of a character escaped by a backslash inside a string
-    for m in _SPECIAL.finditer(text, pos, end):
+    for m in _BRACKET_TOKEN.finditer(text, pos, end):
         i = m.start()
-        if i == skip:
-            continue
-        ch = m.group()
-        if quote:
-            if ch == "\\":
-                skip = i + 1
-            elif ch == quote:
-                quote = ""
-        elif ch in "\"'":
-            quote = ch
+        ch = text[i]
+        if ch == '"' or ch == "'":
+            if m.end() - i == 1:  # an unterminated string: nothing after it counts
+                return None
         elif ch in "{[(":
             depth += 1
-        elif ch in "}])":
+        else:
             depth -= 1
             if depth <= 0:
                 return m.end()
@@ -155,14 +154,13 @@ def read_json_values(
         if nxt >= limit or text[nxt] not in "{[":
             return values, pos, errors, repaired
         try:
-            try:
-                value, stop = _SCAN(text, nxt)
-            except StopIteration as no_value:
-                raise json.JSONDecodeError("Expecting value", text, no_value.value) from None
+            if text[nxt] == "[" and _never_closes(text, nxt, len(text), "]"):
+                raise _UNCLOSED  # cannot decode whole: no need to try (salvage reports it)
+            value, stop = _SCAN(text, nxt)
         except RecursionError:
             errors.append(f"JSON at offset {nxt} is nested too deeply")
             return values, limit, errors, repaired
-        except ValueError as exc:
+        except (ValueError, StopIteration) as exc:
             if text[nxt] == "[":  # salvage item by item: keep complete items, report the rest
                 items, stop, errs, rep = salvage_array(text, nxt, limit)
                 values.append(items)
@@ -174,11 +172,11 @@ def read_json_values(
                 continue
             stop_or_none = balanced_end(text, nxt, limit)
             if stop_or_none is None:
-                errors.append(f"truncated JSON at offset {nxt}: {getattr(exc, 'msg', exc)}")
+                errors.append(f"truncated JSON at offset {nxt}: {_why(exc)}")
                 return values, limit, errors, repaired
             value = repair_json(text[nxt:stop_or_none])
             if value is None:  # an invalid item: an error value, and reading goes on after it
-                errors.append(f"invalid JSON at offset {nxt}: {getattr(exc, 'msg', exc)}")
+                errors.append(f"invalid JSON at offset {nxt}: {_why(exc)}")
                 pos = stop_or_none
                 continue
             stop = stop_or_none
@@ -207,18 +205,20 @@ def salvage_array(text: str, pos: int, limit: int) -> tuple[list[Any], int, list
             return items, limit, errors, repaired
         if text[i] == "]":
             return items, i + 1, errors, repaired
+        opener = text[i] in "{["
+        if opener and _never_closes(text, i, limit, "}])"):
+            # a truncated item (the usual case): decoding it could only fail or run past ``limit``
+            errors.append(f"truncated JSON at offset {i} (item {len(items) + len(errors)} of the array)")
+            return items, limit, errors, repaired
         try:
-            try:
-                value, stop = _SCAN(text, i)
-            except StopIteration as no_value:
-                raise json.JSONDecodeError("Expecting value", text, no_value.value) from None
+            value, stop = _SCAN(text, i)
             if stop > limit:
                 raise ValueError("runs past its closing marker")
         except RecursionError:
             errors.append(f"JSON at offset {i} is nested too deeply")
             return items, limit, errors, repaired
-        except ValueError as exc:
-            end = balanced_end(text, i, limit) if text[i] in "{[" else None
+        except (ValueError, StopIteration) as exc:
+            end = balanced_end(text, i, limit) if opener else None
             if end is None:
                 what = "truncated" if text[i] in "{[" else "invalid"
                 errors.append(f"{what} JSON at offset {i} (item {len(items) + len(errors)} of the array)")
@@ -226,7 +226,7 @@ def salvage_array(text: str, pos: int, limit: int) -> tuple[list[Any], int, list
             value = repair_json(text[i:end])
             stop = end
             if value is None:
-                errors.append(f"invalid JSON at offset {i}: {getattr(exc, 'msg', exc)}")
+                errors.append(f"invalid JSON at offset {i}: {_why(exc)}")
                 value = _INVALID
             else:
                 repaired = True
@@ -241,6 +241,26 @@ def salvage_array(text: str, pos: int, limit: int) -> tuple[list[Any], int, list
 
 
 _INVALID = object()
+_UNCLOSED = ValueError("the array never closes")
+# far below any recursion limit: a value with fewer openers cannot hit RecursionError when decoded
+_SHALLOW = 64
+
+
+def _never_closes(text: str, pos: int, end: int, closers: str) -> bool:
+    """True when ``text[pos:end]`` holds none of ``closers`` and ``text[pos:]`` too few openers to nest
+    deeply: the value opened at ``pos`` cannot decode inside ``end``, and decoding it (which reads on
+    to the end of the text) would not hit RecursionError."""
+    for c in closers:
+        if text.find(c, pos, end) >= 0:
+            return False
+    return text.count("[", pos) + text.count("{", pos) < _SHALLOW
+
+
+def _why(exc: BaseException) -> Any:
+    """The reason a decode failed, as the error messages show it."""
+    if isinstance(exc, StopIteration):  # scan_once found no value where one should start
+        return "Expecting value"
+    return getattr(exc, "msg", exc)
 
 
 # --- calls ---

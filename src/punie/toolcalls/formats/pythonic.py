@@ -9,6 +9,7 @@ here also read LFM2's and OLMo 3's call lists.
 from __future__ import annotations
 
 import ast
+import keyword
 import math
 import re
 from typing import Any
@@ -57,8 +58,73 @@ def _literal(node: ast.expr) -> Any:
     return value
 
 
+# --- fast path: calls whose arguments are plain literals, read without ``ast`` ---
+# Only a shape whose meaning is certain is read here: keyword arguments whose values are strings
+# without backslashes or line breaks, decimal numbers of a few digits, True/False/None and their JSON
+# spellings. Anything else (escapes, containers, comments, keywords as names, a repeated argument,
+# odd whitespace) is left to ``ast``, so both paths give the same calls (test_pythonic_fast_path).
+
+_ID = r"[A-Za-z_][A-Za-z0-9_]*"
+_LIT = (
+    r"'[^'\\\n\r\x00\ud800-\udfff]*'|\"[^\"\\\n\r\x00\ud800-\udfff]*\""
+    r"|-?(?:0|[1-9][0-9]{0,15})(?:\.[0-9]{1,15})?(?![\w.])|(?:True|False|None|true|false|null)(?!\w)"
+)
+_WS = r"[ \t\n]*"
+_KWARGS = rf"(?:{_ID}{_WS}={_WS}(?:{_LIT})(?:{_WS},{_WS}{_ID}{_WS}={_WS}(?:{_LIT}))*{_WS},?{_WS})?"
+_CALL = rf"(?P<name>{_ID}(?:\.{_ID})*)[ \t]*\({_WS}(?P<args>{_KWARGS})\)"
+_ONE_CALL = re.compile(_CALL)
+_CALL_LIST = re.compile(rf"{_WS}{_CALL}(?:{_WS},{_WS}{_CALL.replace('?P<name>', '').replace('?P<args>', '')})*{_WS},?{_WS}")
+_KWARG = re.compile(rf"({_ID}){_WS}={_WS}({_LIT})")
+_CONSTANTS = {"True": True, "true": True, "False": False, "false": False, "None": None, "null": None}
+_RESERVED = frozenset(keyword.kwlist) | {"__debug__"}
+
+
+def _fast_call(m: re.Match[str]) -> dict[str, Any] | None:
+    """The call ``_ONE_CALL`` matched, or None where only ``ast`` can tell (a reserved word as a
+    name, an argument given twice)."""
+    name = m.group("name")
+    if not _RESERVED.isdisjoint(name.split(".")):
+        return None
+    args: dict[str, Any] = {}
+    for kw in _KWARG.finditer(m.group("args")):
+        key, raw = kw.groups()
+        if key in args or key in _RESERVED:
+            return None
+        c = raw[0]
+        if c == "'" or c == '"':
+            args[key] = raw[1:-1]
+        elif raw in _CONSTANTS:
+            args[key] = _CONSTANTS[raw]
+        else:
+            args[key] = float(raw) if "." in raw else int(raw)
+    return {"name": name, "arguments": args}
+
+
+def _fast_calls(text: str, pos: int, end: int) -> list[dict[str, Any]] | None:
+    """The calls of a comma-separated list ``text[pos:end]`` read without ``ast``, or None."""
+    if not _CALL_LIST.fullmatch(text, pos, end):
+        return None
+    calls = []
+    for m in _ONE_CALL.finditer(text, pos, end):
+        got = _fast_call(m)
+        if got is None:
+            return None
+        calls.append(got)
+    return calls
+
+
 def call_of(source: str) -> dict[str, Any] | str:
     """One ``f(a=1)`` call read from ``source``, or an error string."""
+    source = source.strip()
+    m = _ONE_CALL.fullmatch(source)
+    if m is not None:
+        got = _fast_call(m)
+        if got is not None:
+            return got
+    return _ast_call_of(source)
+
+
+def _ast_call_of(source: str) -> dict[str, Any] | str:
     try:
         node = ast.parse(source.strip(), mode="eval").body
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
@@ -122,6 +188,9 @@ def calls_from_items(
     calls: list[dict[str, Any]] = []
     errors: list[str] = []
     if closed and seps == ",":  # fast path: the whole list at once; item by item only when that fails
+        fast = _fast_calls(text, pos, end)
+        if fast is not None:
+            return fast, errors
         try:
             tree = ast.parse("[" + text[pos:end] + "]", mode="eval").body
         except (SyntaxError, ValueError, RecursionError, MemoryError):
