@@ -78,7 +78,7 @@ _NAMES = st.sampled_from(
 )
 _KEYS = st.sampled_from(["a", "path", "b2", "class_", "_x", "b", "c"] * 3 + ["if", "None", "__debug__", "é", "a"])
 _PLAIN_CHARS = st.sampled_from(list("ab '\"\t\x0c\x85\u2028é,()=[]{}#"))
-_ODD_CHARS = st.sampled_from([*"ab'\"\\\n\r\x00", "\ud800"])
+_ODD_CHARS = st.sampled_from([*"abntr'\"\\\n\r\x00", "\ud800"])
 _VALUES = st.one_of(
     st.builds(lambda q, s: q + s.replace(q, "") + q, st.sampled_from(["'", '"']), st.text(_PLAIN_CHARS, max_size=8)),
     st.builds(lambda q, s: q + s + q, st.sampled_from(["'", '"', "'''"]), st.text(_ODD_CHARS, max_size=4)),

@@ -145,7 +145,7 @@ def parse(
     try:
         if not isinstance(text, str):
             text = text.decode("utf-8", "replace") if isinstance(text, bytes | bytearray) else str(text or "")
-        got = _parse(strip_think(text), tools, format)
+        got = _parse(strip_think(text) if "<" in text else text, tools, format)  # reasoning tags start with "<"
         if validate and tools is not None:
             _validate(got, tools)
         return got
@@ -186,16 +186,25 @@ def _parse(
         got = get_format(format).parse(text, tools)
         return got if got is not None else ParseResult(content=text.strip())
     table = _TABLE or _table()
+    entries = table.entries(text)
+    # the formats in scan order, each tested for its triggers when reached, so a reply whose first
+    # format reads everything there is to read is done after one search of what is left
+    i = 0
+    n = len(entries)
+    while i < n and entries[i][0] not in text:  # the first format woken: nothing read yet
+        i += 1
+    if i == n:
+        return ParseResult(content=text.strip())
     accepted: list[ParseResult] = []
     pending: list[ParseResult] = []  # markup recognised, but no calls in it
     blanked: list[tuple[int, int]] = []  # spans already read: weaker formats see spaces there
     work: str | None = text  # ``text`` with ``blanked`` blanked (made when a format has to read it)
     rest = text  # the text outside ``blanked``: where triggers are looked for
     generic_seen = False
-    # the formats in scan order, each tested for its triggers when reached, so a reply whose first
-    # format reads everything there is to read is done after one search of what is left
     last = None  # the parse of the last entry taken: a format with several triggers is read once
-    for trigger, parse_fn, triggers, is_generic in table.entries(text):
+    while i < n:
+        trigger, parse_fn, triggers, is_generic = entries[i]
+        i += 1
         if parse_fn is last or trigger not in rest:
             continue
         last = parse_fn
@@ -203,7 +212,7 @@ def _parse(
             if not generic:
                 break
             generic_seen = True
-            more = [s for r in pending for s in r.spans]
+            more = [s for r in pending for s in r.spans] if pending else None
             if more:  # error-only spans of marker formats: nothing inside them is a call
                 blanked += more
                 if not table.left(text, blanked):

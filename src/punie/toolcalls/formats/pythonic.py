@@ -60,13 +60,15 @@ def _literal(node: ast.expr) -> Any:
 
 # --- fast path: calls whose arguments are plain literals, read without ``ast`` ---
 # Only a shape whose meaning is certain is read here: keyword arguments whose values are strings
-# without backslashes or line breaks, decimal numbers of a few digits, True/False/None and their JSON
-# spellings. Anything else (escapes, containers, comments, keywords as names, a repeated argument,
-# odd whitespace) is left to ``ast``, so both paths give the same calls (test_pythonic_fast_path).
+# without line breaks or escapes other than \\ \' \" \n \t \r, decimal numbers of a few digits,
+# True/False/None and their JSON spellings. Anything else (other escapes, containers, comments,
+# keywords as names, a repeated argument, odd whitespace) is left to ``ast``, so both paths give the
+# same calls (tests/toolcalls/test_fast_paths.py).
 
 _ID = r"[A-Za-z_][A-Za-z0-9_]*"
 _LIT = (
-    r"'[^'\\\n\r\x00\ud800-\udfff]*'|\"[^\"\\\n\r\x00\ud800-\udfff]*\""
+    r"'[^'\\\n\r\x00\ud800-\udfff]*(?:\\[\\'\"ntr][^'\\\n\r\x00\ud800-\udfff]*)*'"
+    r"|\"[^\"\\\n\r\x00\ud800-\udfff]*(?:\\[\\'\"ntr][^\"\\\n\r\x00\ud800-\udfff]*)*\""
     r"|-?(?:0|[1-9][0-9]{0,15})(?:\.[0-9]{1,15})?(?![\w.])|(?:True|False|None|true|false|null)(?!\w)"
 )
 _WS = r"[ \t\n]*"
@@ -75,8 +77,14 @@ _CALL = rf"(?P<name>{_ID}(?:\.{_ID})*)[ \t]*\({_WS}(?P<args>{_KWARGS})\)"
 _ONE_CALL = re.compile(_CALL)
 _CALL_LIST = re.compile(rf"{_WS}{_CALL}(?:{_WS},{_WS}{_CALL.replace('?P<name>', '').replace('?P<args>', '')})*{_WS},?{_WS}")
 _KWARG = re.compile(rf"({_ID}){_WS}={_WS}({_LIT})")
+_ESCAPE = re.compile(r"\\(.)")
+_ESCAPES = {"\\": "\\", "'": "'", '"': '"', "n": "\n", "t": "\t", "r": "\r"}
 _CONSTANTS = {"True": True, "true": True, "False": False, "false": False, "None": None, "null": None}
 _RESERVED = frozenset(keyword.kwlist) | {"__debug__"}
+
+
+def _unescape(m: re.Match[str]) -> str:
+    return _ESCAPES[m.group(1)]
 
 
 def _fast_call(m: re.Match[str]) -> dict[str, Any] | None:
@@ -92,7 +100,7 @@ def _fast_call(m: re.Match[str]) -> dict[str, Any] | None:
             return None
         c = raw[0]
         if c == "'" or c == '"':
-            args[key] = raw[1:-1]
+            args[key] = raw[1:-1] if "\\" not in raw else _ESCAPE.sub(_unescape, raw[1:-1])
         elif raw in _CONSTANTS:
             args[key] = _CONSTANTS[raw]
         else:
