@@ -170,3 +170,20 @@ def test_deep_nesting_is_still_reported() -> None:
     for text in ("<|tool_call|>[" + "[" * 5000, '<|tool_call|>[{"a": ' + "[" * 5000, "<tool_call>" + "[" * 5000):
         r = parse(text)
         assert any("nested too deeply" in e for e in r.errors), (text[:20], r.errors)
+
+
+# --- harmony: calls searched from each recipient back, not from every position ---
+
+_HARMONY_PIECES = st.sampled_from(
+    ["<|start|>", "assistant", "<|channel|>", "commentary", "analysis", "to=functions.", "read_file", "x", " ", "\n",
+     "\u3000", "<|constrain|>", "json", "<|message|>", '{"a": 1}', "<|call|>", "<|end|>", "=", ".", "é", "1"]
+)
+
+
+@settings(max_examples=1_500, deadline=None)
+@given(st.lists(_HARMONY_PIECES, max_size=14))
+def test_harmony_call_search_matches_finditer(pieces: list[str]) -> None:
+    from punie.toolcalls.formats import harmony
+
+    text = "".join(pieces)
+    assert [m.span() for m in harmony._calls(text)] == [m.span() for m in harmony._CALL.finditer(text)]
