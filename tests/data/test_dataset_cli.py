@@ -153,3 +153,32 @@ def test_help_and_usage_errors_without_traceback(capsys: pytest.CaptureFixture[s
     assert "Missing argument" in err and "Traceback" not in err
     assert run(["dataset", "generate", "x", "--size", "many"]) == 2
     assert run(["dataset", "generate", "x", "--size", "0"]) == 2
+
+
+def test_generate_mix_changes_the_kinds_and_refuses_bad_weights(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from punie.data.dataset import calls_of
+
+    out = tmp_path / "mix"
+    # only background jobs picked by description: every conversation starts several jobs at once
+    assert run(["dataset", "generate", str(out), "--size", "40", "--mix",
+                ",".join(f"{k}=0" for k in _kinds() if k != "bg_pick") + ",bg_pick=3"]) == 0
+    d = read_dataset(out)
+    for conv in d.train:
+        first = next(m for m in conv["messages"] if m.get("tool_calls"))
+        assert len(calls_of(first)) >= 2 and all(c["arguments"].get("background") for c in calls_of(first))
+    assert json.loads((out / "punie_dataset.json").read_text())["mix"] == {"bg_pick": 3.0}
+    capsys.readouterr()
+    for bad, says in [("nope=1", "'nope=1' is not KIND=WEIGHT"), ("clarify=-2", "must be a number ≥ 0"),
+                      ("clarify=inf", "must be a number ≥ 0"), (",".join(f"{k}=0" for k in _kinds()), "weight 0")]:
+        target = tmp_path / "never"
+        assert run(["dataset", "generate", str(target), "--size", "10", "--mix", bad]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("punie: error: --mix: ") and says in err and "\n" not in err, err
+        assert not target.exists()
+
+
+def _kinds() -> list[str]:
+    from punie.data.generator import WEIGHTS
+
+    return list(WEIGHTS)

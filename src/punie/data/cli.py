@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from punie.data.generator import DEFAULT_CALL_ONLY_SHARE, DEFAULT_SIZE, SUITE_SIZE
+from punie.data.generator import DEFAULT_CALL_ONLY_SHARE, DEFAULT_SIZE, SUITE_SIZE, WEIGHTS
 from punie.errors import ConfigError, DatasetError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -67,18 +67,27 @@ def generate_cmd(
                      help="Share of train tool conversations cut right after their last call (no final answer: "
                           "shorter, cheaper to train)."),
     ] = DEFAULT_CALL_ONLY_SHARE,
+    mix: Annotated[str | None, typer.Option(
+        "--mix", help="Change the weight of conversation kinds, e.g. 'clarify=0,parallel=12' (0 drops a kind). "
+                      "Kinds and default weights: " + ", ".join(f"{k}={v:g}" for k, v in WEIGHTS.items()) + ".")
+    ] = None,
 ) -> None:
     """Generate a tool-calling dataset for the 7 tools (valid/test use held-out phrasings and values)."""
-    from punie.data.generator import generate_dataset, write_suite
+    from punie.data.generator import generate_dataset, parse_mix, write_suite
 
     if size < 1:
         raise ConfigError("--size must be at least 1", location="--size")
     if heldout_size is not None and heldout_size < 0:
         raise ConfigError("--heldout-size must be ≥ 0", location="--heldout-size")
+    weights = parse_mix(mix) if mix else None
     start = time.time()
-    ds = generate_dataset(seed=seed, size=size, heldout_size=heldout_size, call_only_share=call_only_share)
-    _write(ds, out, {"generator": "punie.data.generator", "seed": seed, "size": size, "heldout_size": heldout_size,
-                     "call_only_share": call_only_share})
+    ds = generate_dataset(seed=seed, size=size, heldout_size=heldout_size, call_only_share=call_only_share,
+                          weights=weights)
+    meta = {"generator": "punie.data.generator", "seed": seed, "size": size, "heldout_size": heldout_size,
+            "call_only_share": call_only_share}
+    if weights:
+        meta["mix"] = weights
+    _write(ds, out, meta)
     if suite is not None:
         n = write_suite(suite, suite_size, seed)
         typer.echo(f"wrote {suite}: {n} held-out eval cases")

@@ -18,6 +18,7 @@ from punie.data._context import ContextKinds
 from punie.data._grammar import Grammar
 from punie.data._values import pools
 from punie.data.dataset import Conversation, TrainingDataset, calls_of
+from punie.errors import ConfigError
 from punie.data.examples import ConversationBuilder
 
 KINDS = ("train", "heldout")
@@ -525,6 +526,29 @@ def _text_kind(text: str) -> str:
     if any(k in text for k in ("apiVersion:", "server:", "name: ", "version: 2", "- name:", "on: [")):
         return "yaml"
     return "text"
+
+
+def parse_mix(text: str) -> dict[str, float]:
+    """``"kind=weight,..."`` on top of ``WEIGHTS``; an unknown kind, a bad or negative weight, or a mix
+    with no weight left is a ConfigError naming ``--mix``."""
+    weights = dict(WEIGHTS)
+    for item in filter(None, (x.strip() for x in text.split(","))):
+        kind, sep, value = item.partition("=")
+        kind = kind.strip()
+        if not sep or kind not in WEIGHTS:
+            raise ConfigError(f"{item!r} is not KIND=WEIGHT with a known kind", location="--mix",
+                              hint="kinds: " + ", ".join(WEIGHTS))
+        try:
+            w = float(value)
+        except ValueError:
+            w = -1.0
+        if not w >= 0 or w == float("inf"):
+            raise ConfigError(f"weight of {kind} must be a number ≥ 0, got {value.strip()!r}", location="--mix")
+        weights[kind] = w
+    weights = {k: w for k, w in weights.items() if w > 0}
+    if not weights:
+        raise ConfigError("every kind has weight 0", location="--mix")
+    return weights
 
 
 def _key(conv: Conversation) -> str:
