@@ -18,8 +18,8 @@ from punie.data._context import ContextKinds
 from punie.data._grammar import Grammar
 from punie.data._values import pools
 from punie.data.dataset import Conversation, TrainingDataset, calls_of
-from punie.errors import ConfigError
 from punie.data.examples import ConversationBuilder
+from punie.errors import ConfigError
 
 KINDS = ("train", "heldout")
 DEFAULT_SIZE = 3000
