@@ -17,7 +17,7 @@ from negatives import NEGATIVES
 from test_fuzz import SEEDS, mutate
 from toolcall_cases import TOOLS
 
-from punie.toolcalls import parse
+from punie.toolcalls import parse, registry
 from punie.toolcalls.formats import _common, pythonic
 from punie.toolcalls.stream import replay
 
@@ -43,6 +43,9 @@ def _general(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pythonic, "_fast_call", lambda m: None)
     monkeypatch.setattr(_common, "_SHALLOW", 0)  # _never_closes never answers: every value is decoded
     monkeypatch.setattr(_common, "_CLOSER", _NeverSearch())
+    # the registry never stops early: every later entry is looked at (the first format's result is
+    # never returned alone, and a reply is not left because no later trigger occurs outside its spans)
+    monkeypatch.setattr(registry._Variant, "left", lambda self, k, text, spans: True)
 
 
 class _NeverSearch:
@@ -187,3 +190,60 @@ def test_harmony_call_search_matches_finditer(pieces: list[str]) -> None:
 
     text = "".join(pieces)
     assert [m.span() for m in harmony._calls(text)] == [m.span() for m in harmony._CALL.finditer(text)]
+
+
+# --- registry: a later trigger searched among the entries still to come ---
+
+
+def test_left_matches_a_search_for_every_trigger() -> None:
+    # left(k) looks only for the triggers of entries[k:]; with k = 0 it is the old search for any trigger
+    table = registry._table()
+    everything = registry._Variant([e for v in table._variants for e in v.entries], {})
+    rng = random.Random(5)
+    for text in CORPUS[::7]:
+        variant = table.variant(text)
+        for _ in range(3):
+            a = rng.randrange(len(text) + 1)
+            spans = [(a, rng.randrange(a, len(text) + 1))] * rng.randrange(1, 3)
+            outside = registry._outside(text, spans)
+            assert everything.left(0, text, spans) == any(t in outside for t in everything.triggers)
+            for k in range(len(variant.entries) + 1):
+                later = {e[0] for e in variant.entries[k:]}
+                assert variant.left(k, text, spans) == any(t in outside for t in later), (text, spans, k)
+
+
+# --- calls_from_values: the usual {"name": ..., "arguments": {...}} read without normalize_call ---
+
+_ITEM_VALUES = st.one_of(
+    st.sampled_from(["read_file", "", "x", None, 0, True, [], {}, {"path": "a"}, '{"a": 1}', " ", "[1]"]),
+    st.dictionaries(st.sampled_from(["path", "type", "properties"]), st.sampled_from(["object", {}, 1]), max_size=2),
+)
+_ITEMS = st.one_of(
+    st.dictionaries(
+        st.sampled_from(["name", "arguments", "parameters", "args", "function", "tool_name", "type", "id"]),
+        _ITEM_VALUES | st.dictionaries(st.sampled_from(["name", "arguments"]), _ITEM_VALUES, max_size=2),
+        max_size=4,
+    ),
+    _ITEM_VALUES,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(_ITEMS, st.lists(_ITEMS, max_size=3)), max_size=3), st.booleans(), st.booleans())
+def test_calls_from_values_matches_normalize_call(values: list[object], tagged: bool, with_tools: bool) -> None:
+    tools = TOOLS if with_tools else None
+    calls, errors = [], []
+    for value in values:
+        for item in value if isinstance(value, list) else _common._unwrap(value):
+            got = _common.normalize_call(item, tools, tagged=tagged)
+            if isinstance(got, dict):
+                calls.append(got)
+            elif isinstance(got, str):
+                errors.append(got)
+    assert repr(_common.calls_from_values(values, tools, tagged=tagged)) == repr((calls, errors))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(st.sampled_from(list(" \t\r\n\x0ba{")), max_size=8), st.integers(0, 10))
+def test_skip_ws_matches_the_regex(text: str, pos: int) -> None:
+    assert _common.skip_ws(text, pos) == _common._WS_RUN.match(text, pos).end()  # type: ignore[union-attr]

@@ -185,16 +185,30 @@ def _parse(
             )
         got = get_format(format).parse(text, tools)
         return got if got is not None else ParseResult(content=text.strip())
-    table = _TABLE or _table()
-    entries = table.entries(text)
+    # the variant for ``text`` (what _Table.variant does, written out: this runs for every reply)
+    key: int = '"' in text
+    if "<" in text:
+        key |= 2 | ("<|" in text) << 2 | ("<tool" in text) << 3 | ("<function" in text) << 4
+    variant = (_TABLE or _table())._variants[key]
     # the formats in scan order, each tested for its triggers when reached, so a reply whose first
     # format reads everything there is to read is done after one search of what is left
     i = 0
-    n = len(entries)
-    while i < n and entries[i][0] not in text:  # the first format woken: nothing read yet
+    for t in variant.triggers:  # the first format woken: nothing read yet
+        if t in text:
+            break
         i += 1
-    if i == n:
+    else:
         return ParseResult(content=text.strip())
+    entries = variant.entries
+    n = len(entries)
+    # the usual reply: the first format woken reads calls and no trigger of a later format is left;
+    # what the loop below does for that entry with nothing read yet, without setting up its state
+    first_fn = entries[i][1]
+    if entries[i][3] and not generic:
+        return ParseResult(content=text.strip())
+    first = first_fn(text, tools)
+    if first is not None and first.calls and first.spans and not variant.left(i + 1, text, first.spans):
+        return first
     accepted: list[ParseResult] = []
     pending: list[ParseResult] = []  # markup recognised, but no calls in it
     blanked: list[tuple[int, int]] = []  # spans already read: weaker formats see spaces there
@@ -215,7 +229,7 @@ def _parse(
             more = [s for r in pending for s in r.spans] if pending else None
             if more:  # error-only spans of marker formats: nothing inside them is a call
                 blanked += more
-                if not table.left(text, blanked):
+                if not variant.left(i - 1, text, blanked):
                     break
                 rest, work = _outside(text, blanked), None
                 for t in triggers:
@@ -223,9 +237,12 @@ def _parse(
                         break
                 else:
                     continue
-        if work is None:
-            work = blank(text, blanked)
-        got = parse_fn(work, tools)
+        if parse_fn is first_fn:  # the first entry, read above (on ``text``: nothing was blanked yet)
+            got = first
+        else:
+            if work is None:
+                work = blank(text, blanked)
+            got = parse_fn(work, tools)
         if got is None:
             continue
         if got.calls:
@@ -239,7 +256,7 @@ def _parse(
             continue
         if got.spans:
             blanked += got.spans
-            if not table.left(text, blanked):
+            if not variant.left(i, text, blanked):
                 break  # nothing left that could wake a format
             rest, work = _outside(text, blanked), None
     if not accepted:
@@ -286,32 +303,38 @@ Entry = tuple[str, Any, tuple[str, ...], bool]  # (trigger, parse, triggers, gen
 _GATES = ('"', "<", "<|", "<tool", "<function")
 
 
-class _Table:
-    """The formats in scan order, as (trigger, parse, triggers, generic) entries, one per trigger, in
-    a variant per combination of the ``_GATES`` a reply holds, keeping only the triggers that can occur
-    in it: a substring test per trigger is most of the cost of a reply."""
+class _Variant:
+    """The entries for one combination of ``_GATES``, and per position in them a search for the
+    triggers of the entries from there on: the only ones that could still wake a format."""
 
-    def __init__(self) -> None:
-        mods = list(map(get_format, FORMATS))
-        self.rows: list[Row] = [(m.parse, tuple(m.TRIGGERS), m.GENERIC) for m in mods]
-        trig = {t for m in mods for t in m.TRIGGERS}
-        self.any_trigger = re.compile("|".join(map(re.escape, sorted(trig, key=len, reverse=True))))
-        self._variants: list[list[Entry]] = []
-        for key in range(1 << len(_GATES)):
-            present = {g for k, g in enumerate(_GATES) if key >> k & 1}
-            entries = [(t, fn, triggers, gen) for fn, triggers, gen in self.rows for t in triggers]
-            self._variants.append([e for e in entries if _gate(e[0]) in present or _gate(e[0]) is None])
+    __slots__ = ("entries", "triggers", "_after", "_sets", "_searches")
 
-    def entries(self, text: str) -> list[Entry]:
-        """The entries whose trigger may occur in ``text``, in scan order."""
-        key: int = '"' in text
-        if "<" in text:
-            key |= 2 | ("<|" in text) << 2 | ("<tool" in text) << 3 | ("<function" in text) << 4
-        return self._variants[key]
+    def __init__(self, entries: list[Entry], searches: dict[tuple[str, ...], Any]) -> None:
+        self.entries = entries
+        self.triggers = tuple(e[0] for e in entries)
+        # per position: the triggers from there on (sorted, so equal sets share one compiled search)
+        self._sets = [tuple(sorted({e[0] for e in entries[k:]})) for k in range(len(entries) + 1)]
+        # per position: its search, None until first needed, False where no trigger is left
+        self._after: list[Any] = [None if t else False for t in self._sets]
+        self._searches = searches
 
-    def left(self, text: str, spans: list[tuple[int, int]]) -> bool:
-        """Whether a trigger occurs in ``text`` outside ``spans`` (what ``_outside`` keeps, unjoined)."""
-        search = self.any_trigger.search
+    def _search(self, k: int) -> Any:
+        trig = self._sets[k]
+        search = self._searches.get(trig)
+        if search is None:  # an alternation of literals: which one matches does not matter here
+            search = self._searches[trig] = re.compile("|".join(map(re.escape, trig))).search
+        self._after[k] = search
+        return search
+
+    def left(self, k: int, text: str, spans: list[tuple[int, int]]) -> bool:
+        """Whether a trigger of ``entries[k:]`` occurs in ``text`` outside ``spans`` (what ``_outside``
+        keeps, unjoined). The entries before ``k`` are never looked at again, and a trigger outside
+        this variant cannot occur in ``text``, so this decides whether any format could still wake."""
+        search = self._after[k]
+        if not search:
+            if search is False:
+                return False
+            search = self._search(k)
         if len(spans) == 1:
             a, b = spans[0]
             if b <= a:
@@ -325,6 +348,34 @@ class _Table:
                 return True
             pos = b
         return search(text, pos) is not None
+
+
+class _Table:
+    """The formats in scan order, as (trigger, parse, triggers, generic) entries, one per trigger, in
+    a variant per combination of the ``_GATES`` a reply holds, keeping only the triggers that can occur
+    in it: a substring test per trigger is most of the cost of a reply."""
+
+    def __init__(self) -> None:
+        mods = list(map(get_format, FORMATS))
+        self.rows: list[Row] = [(m.parse, tuple(m.TRIGGERS), m.GENERIC) for m in mods]
+        self._variants: list[_Variant] = []
+        searches: dict[tuple[str, ...], Any] = {}  # one compiled search per distinct trigger set
+        for key in range(1 << len(_GATES)):
+            present = {g for k, g in enumerate(_GATES) if key >> k & 1}
+            entries = [(t, fn, triggers, gen) for fn, triggers, gen in self.rows for t in triggers]
+            kept = [e for e in entries if _gate(e[0]) in present or _gate(e[0]) is None]
+            self._variants.append(_Variant(kept, searches))
+
+    def variant(self, text: str) -> _Variant:
+        """The variant for ``text``: the entries whose trigger may occur in it, in scan order."""
+        key: int = '"' in text
+        if "<" in text:
+            key |= 2 | ("<|" in text) << 2 | ("<tool" in text) << 3 | ("<function" in text) << 4
+        return self._variants[key]
+
+    def entries(self, text: str) -> list[Entry]:
+        """The entries whose trigger may occur in ``text``, in scan order."""
+        return self.variant(text).entries
 
 
 def _gate(trigger: str) -> str | None:

@@ -46,6 +46,8 @@ _WS_RUN = re.compile(r"[ \t\r\n]*")
 
 
 def skip_ws(text: str, pos: int) -> int:
+    if pos < len(text) and text[pos] not in " \t\r\n":  # the usual case: no whitespace to skip
+        return pos
     return _WS_RUN.match(text, pos).end()  # type: ignore[union-attr]  # always matches (may be empty)
 
 
@@ -142,12 +144,13 @@ def read_json_values(
     values: list[Any] = []
     errors: list[str] = []
     repaired = False
-    limit = len(text) if end is None else end
+    n = len(text)
+    limit = n if end is None else end
     ws = _WS_RUN.match
     while True:
         if max_values and len(values) >= max_values:
             return values, pos, errors, repaired
-        nxt = ws(text, pos).end()  # type: ignore[union-attr]  # always matches
+        nxt = pos if pos < n and text[pos] not in " \t\r\n" else ws(text, pos).end()  # type: ignore[union-attr]
         if values:
             while nxt < limit and text[nxt] in seps:
                 nxt = ws(text, nxt + 1).end()  # type: ignore[union-attr]
@@ -381,6 +384,13 @@ def calls_from_values(
     errors: list[str] = []
     for value in values:
         for item in value if isinstance(value, list) else _unwrap(value):
+            if type(item) is dict and "function" not in item:
+                # the usual call, {"name": "...", "arguments": {...}}: what normalize_call returns for it
+                name = item.get("name")
+                args = item.get("arguments")
+                if type(name) is str and name and type(args) is dict:
+                    calls.append({"name": name, "arguments": args})
+                    continue
             got = normalize_call(item, tools, tagged=tagged)
             if isinstance(got, dict):
                 calls.append(got)

@@ -38,13 +38,15 @@ def parse(text: str, tools: list[Any] | None) -> ParseResult | None:
         if start < 0:
             break
         body = skip_ws(text, start + len(START))
-        if text.startswith("<", body) and not text.startswith(END, body):
+        if body < n and text[body] in "{[":
+            pass  # JSON (the usual case): none of the tests below could hold
+        elif text.startswith("<", body) and not text.startswith(END, body):
             pos = body  # another inner format (Qwen3-Coder XML): not ours
             continue
-        if _GLM_BODY.match(text, body):
+        elif _GLM_BODY.match(text, body):
             pos = body  # GLM-4.5 "<tool_call>name<arg_key>…": not ours
             continue
-        if body < n and text[body] not in "{[" and not text.startswith(END, body):
+        elif body < n and not text.startswith(END, body):
             # a name or prose after the tag (GLM-style): ours only if nothing else claims it
             close = text.find(END, body)
             stop = n if close < 0 else close + len(END)
