@@ -11,9 +11,9 @@ from punie.data._context import ORDINALS, split_parts
 from punie.data.generator import generate_tagged
 
 
-def _by_kind(kind: str, side: str = "train", n: int = 1500) -> list[dict]:
-    convs = [c for k, c in generate_tagged(side, n, seed=2) if k == kind]
-    assert len(convs) >= 20, kind
+def _by_kind(kind: str, side: str = "train", n: int = 120) -> list[dict]:
+    convs = [c for k, c in generate_tagged(side, n, seed=2, weights={kind: 1.0}) if k == kind]
+    assert len(convs) == n, kind
     return convs
 
 
