@@ -45,8 +45,9 @@ def test_heldout_families_never_appear_in_train() -> None:
             assert items[: G.ANCHORS] == sides["train"][: G.ANCHORS]  # the plainest phrasings train
     for key in ("wrappers", "preambles", "inline_tails", "sentence_tails"):
         assert not set(G.parts("train")[key]) & set(G.parts("heldout")[key]) - {""}, key
-    heldout = G.parts("heldout")["mentions"]
-    assert heldout and not set(G.parts("train")["mentions"]) & set(heldout)
+    for key in ("mentions", "m_topics", "m_openers", "m_closers"):  # fixed and composed mentions
+        heldout = G.parts("heldout")[key]
+        assert heldout and not set(G.parts("train")[key]) & set(heldout) - {""}, key
 
 
 @pytest.mark.parametrize("side", G.SIDES)
@@ -104,6 +105,30 @@ def test_mentions_name_things_without_a_request_and_fill_every_slot() -> None:
         assert "<tool_call>" not in a
         seen.add(q)
     assert len(seen) > 60
+
+
+@pytest.mark.parametrize("side", G.SIDES)
+def test_composed_mentions_are_broad_and_use_only_their_side(side: str) -> None:
+    from punie.data import _mentions as M
+
+    g = G.Grammar(side, random.Random(11))
+    other = {q for q, _ in G.parts("heldout" if side == "train" else "train")["m_topics"]}
+    topics = {q.lower() for q, _ in G.parts(side)["m_topics"]}
+    values = {"cmd": "make lint", "cmd2": "go vet ./...", "path": "a/b.py", "tid": "t-7"}
+    seen = set()
+    for _ in range(300):
+        q, a = g.composed_mention()
+        text = g.fill(q, values)
+        assert "{" not in text and q[:1] == q[:1].upper(), (q, text)  # fill() may lower-case it all
+        # the topic is one of this side's, whole, with its slots in place
+        assert any(t.split("{")[0][:20] in q.lower() for t in topics), q
+        assert not any(o in q for o in other), q
+        assert (q, a) and "<tool_call>" not in a
+        seen.add(text)
+    assert len(seen) > (150 if side == "train" else 40)
+    # every slot a topic names is one that conv_mention fills
+    slots = {m for q, a in M.TOPICS for m in re.findall(r"\{(\w+)\}", q + a)}
+    assert slots <= {"cmd", "cmd2", "path", "tid", "explain"}
 
 
 @pytest.mark.parametrize("side", G.SIDES)

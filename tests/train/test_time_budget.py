@@ -41,7 +41,25 @@ def test_budget_plans_the_steps_that_fit(monkeypatch) -> None:  # type: ignore[n
     # 600 s budget, 10 s per step after a 30 s first step: 1 + 57 steps fit
     plans, total = run_budget(monkeypatch, 600, 1000, 5, 10.0, 30.0)
     assert plans[0][0] == 5 and total == 58
-    assert len(plans) == 2 and plans[1][0] == 58 // 4  # checked again at a quarter of the plan
+    # checked again at a quarter, a half and three quarters of the plan; a steady speed keeps it
+    assert [p[0] for p in plans] == [5, 58 // 4, 58 // 2, int(58 * 0.75)]
+    assert {p[1] for p in plans} == {58}
+
+
+def test_budget_follows_a_run_that_slows_down(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # 10 s steps for the first 20, then 20 s (longer batches, a busier machine): a plan made only from
+    # the early steps would run 58 steps = 900 s; the later checks cut it so the run ends near 600 s
+    clock = FakeClock()
+    monkeypatch.setattr(trainer_mod, "_now", clock)
+    budget = StepBudget(600, 1000, 5)
+    total, step = 1000, 0
+    while step < total:
+        step += 1
+        clock.now += 10.0 if step <= 20 else 20.0
+        planned = budget.after(step, total)
+        if planned is not None:
+            total = planned
+    assert clock.now <= 660 and total < 58
 
 
 def test_budget_never_exceeds_iters_and_stops_at_once_when_spent(monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -137,11 +137,13 @@ def test_decision_tokens_are_the_choices_of_each_assistant_turn(  # type: ignore
             {"role": "tool", "tool_call_id": "c2", "content": "a.py"},
             {"role": "assistant", "content": "Done."}]
     enc = builder.encode(msgs, None)
-    # first token of the call turn, each name's first token, after each call block, first token of the answer
+    # first token of the call turn; per call: the name's first token, the token after each argument
+    # value (close the arguments here?) and the one after the block; first token of the answer
     got = [tokenizer.decode([enc.input_ids[d]]).strip() for d in enc.decisions]
     assert got[0] == "<" and got[-1] == "Done"
     assert [g for g in got if g.isalpha()][:2] == ["read", "run"]
-    assert "<|im_end|>" in got and len(got) == 6
+    assert got.count("}}") == 2  # `"a.py"}}` and `"ls"}}`: the arguments close after one value
+    assert "<|im_end|>" in got and len(got) == 8
     assert all(enc.labels[d] != IGNORE_INDEX for d in enc.decisions)
 
 
@@ -163,3 +165,18 @@ def test_decision_weights_match_naive_loss_and_scale_the_token_count(  # type: i
         unweighted = shared_prefix_loss(pm, **batch_tensors(a, "cpu"))
     assert abs(float(got) - float(ref)) <= 1e-4 * abs(float(ref))
     assert abs(float(got) - float(unweighted)) > 1e-3  # the weights change the loss
+
+
+def test_argument_ends_are_decisions_in_canonical_calls_only() -> None:
+    from punie.models.prompt import decision_chars
+    from punie.toolcalls import render_calls
+
+    text = render_calls([{"name": "write_file", "arguments": {"path": "a, b.py", "content": 'x = "}", 1\n'}}])
+    ends = [c for c in decision_chars(text) if text[c] in ",}"]
+    # after the path (another argument follows) and after the content (the arguments close); the
+    # comma and brace inside the string values are not decisions
+    assert [text[c] for c in ends] == [",", "}"]
+    assert text[: ends[0]].endswith('"a, b.py"') and text[: ends[1]].endswith('1\\n"')
+    # a body that is not canonical JSON keeps the other decisions and gets no argument ones
+    broken = '<tool_call>\n{"name": "x", "arguments": {"path" "a"}}\n</tool_call>'
+    assert [broken[c] for c in decision_chars(broken)] == ["<", "x"]

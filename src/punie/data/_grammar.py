@@ -26,7 +26,11 @@ import re
 from functools import cache
 from typing import Any
 
+from punie.data import _mentions
+
 ANCHORS = 3
+# Share of no-call mentions drawn from the composed topics of ``_mentions`` (the rest: ``MENTIONS``).
+COMPOSED_MENTION_SHARE = 0.6
 SIDES = ("train", "heldout")
 
 
@@ -621,6 +625,9 @@ def parts(side: str) -> dict[str, Any]:
         "inline_tails": split_parts(INLINE_TAILS, anchors=4)[side],
         "sentence_tails": split_parts(SENTENCE_TAILS, anchors=5)[side],
         "mentions": [m for m in MENTIONS if (is_heldout_part(m[0]) == (side == "heldout"))],
+        "m_topics": [m for m in _mentions.TOPICS if (is_heldout_part(m[0]) == (side == "heldout"))],
+        "m_openers": split_parts(_mentions.OPENERS, anchors=4)[side],
+        "m_closers": split_parts(_mentions.CLOSERS, anchors=4)[side],
         "seq": split_parts(SEQ_CONNECTORS)[side],
         "par": split_parts(PAR_CONNECTORS)[side],
         "intents": {},
@@ -769,14 +776,27 @@ class Grammar:
         q = self.rng.choices(allowed, qw if sum(qw) > 0 else None)[0]
         return f"{q}{value}{q}"
 
+    def composed_mention(self) -> tuple[str, str]:
+        """Opener × topic × closer (``_mentions``); a plain topic gets the usual preamble / tail instead."""
+        q, a = self.pick(self.p["m_topics"])
+        opener, closer = self._part("m_openers"), self._part("m_closers")
+        if not (opener or closer):
+            return self.frame(q), a
+        joined = opener + (_capitalise(q) if not opener or opener.endswith((": ", ". ")) else q)
+        return joined + closer, a
+
     def mention(self, values: dict[str, str]) -> tuple[str, str]:
         """A no-call question that names a file/command/terminal, and its answer."""
-        q, a = self.pick(self.p["mentions"])
+        if self.p["m_topics"] and self.rng.random() < COMPOSED_MENTION_SHARE:
+            q, a = self.composed_mention()
+        else:
+            q, a = self.pick(self.p["mentions"])
+            q = self.frame(q)
         cmd = values.get("cmd", "")
         explain = EXPLAIN.get(cmd.split()[0] if cmd else "",
                               "{cmd} runs `" + (cmd.split()[0] if cmd else "") + "` with those arguments.")
         a = a.replace("{explain}", explain)
-        question = self.fill(self.frame(q), values)
+        question = self.fill(q, values)
         answer = _SLOT.sub(lambda m: f"`{values[m.group(1)]}`" if m.group(1) in values else m.group(0), a)
         return question, answer
 

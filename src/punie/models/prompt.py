@@ -67,14 +67,19 @@ class Encoded:
 # After these, the next token is a decision: which tool (after the name key of a canonical call) or
 # whether another call follows (after a call block's end).
 _NAME_KEY = '{"name": "'
+_ARGS_KEY = '"arguments": {'
+_JSON = json.JSONDecoder()
 
 
 def decision_chars(text: str) -> list[int]:
     """Character offsets in one assistant body where the model makes a choice rather than copying:
     the first character (answer or call?), the first character of each called tool's name (which
-    tool?) and the character right after each call block (another call, or stop?). Nearly every
-    held-out error is one of these tokens (docs/tuning.md), while most supervised tokens are argument
-    values and prose that are easy to learn; ``TrainConfig.decision_weight`` weights these up."""
+    tool?), the character right after each argument value (another argument, or close the object?)
+    and the character right after each call block (another call, or stop?). Nearly every held-out
+    error is one of these tokens (docs/tuning.md; session 9: most wrong write_file / run_command calls
+    closed the arguments after `path` / `command` and left out `content` / `background`), while most
+    supervised tokens are argument values and prose that are easy to learn;
+    ``TrainConfig.decision_weight`` weights these up."""
     out = [0] if text else []
     start = 0
     while (i := text.find(TOOL_CALL_START, start)) >= 0:
@@ -84,9 +89,27 @@ def decision_chars(text: str) -> list[int]:
         end = text.find(TOOL_CALL_END, i)
         if end < 0:
             break
+        out += _argument_ends(text, i, end)
         out.append(end + len(TOOL_CALL_END))
         start = end + len(TOOL_CALL_END)
     return sorted({c for c in out if c < len(text)})
+
+
+def _argument_ends(text: str, start: int, end: int) -> list[int]:
+    """Offsets of the character after each top-level argument value of the call in ``text[start:end]``
+    (a ``,`` before the next key or the ``}`` that closes the arguments); none where it isn't canonical."""
+    i = text.find(_ARGS_KEY, start, end)
+    if i < 0:
+        return []
+    pos, out = i + len(_ARGS_KEY), []
+    try:
+        while pos < end and text[pos] != "}":
+            pos = text.index(": ", _JSON.raw_decode(text, pos + (2 if text.startswith(", ", pos) else 0))[1]) + 2
+            pos = _JSON.raw_decode(text, pos)[1]
+            out.append(pos)
+    except ValueError:  # not the canonical layout: no argument decisions
+        return out
+    return out
 
 
 def _arguments_obj(args: Any) -> dict[str, Any]:
