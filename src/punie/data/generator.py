@@ -311,8 +311,12 @@ class _Gen(ContextKinds):
         if self.rng.random() < 0.25:
             args["cwd"] = self.val("cwd")
             first = ("run_cwd", {"cmd": cmd, "cwd": args["cwd"]})
-        b = ConversationBuilder().user(self.multi("run_then_read", [first, ("read", {"path": path})], "seq",
-                                                  cmd=cmd, path=path))
+        items = [first, ("read", {"path": path})]
+        # the fixed templates have no working directory: a cwd request is always composed (until
+        # session 9 a fixed template could drop the cwd the call still carried: an invented cwd)
+        prompt = (self.g.compose(items, "seq") if "cwd" in args
+                  else self.multi("run_then_read", items, "seq", cmd=cmd, path=path))
+        b = ConversationBuilder().user(prompt)
         code = 0 if self.rng.random() < 0.75 else 1
         b.call("run_command", args, f"exit code: {code}\n{self.command_output(cmd, code)}")
         # the read happens whatever the exit code: the file may explain a failure
