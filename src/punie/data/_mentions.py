@@ -65,7 +65,7 @@ TOPICS: list[tuple[str, str]] = [
      "Read-only commands can't; anything that installs, deletes or migrates can, so read what it does first."),
     ("do I have to be in the project root to use {cmd}?",
      "Most project tools look for their config from the current folder upward, so the root is the safe place."),
-    ("how do I run {cmd} in the background myself?",
+    ("what's the shell syntax for sending {cmd} to the background myself?",
      "In a shell, add `&` at the end (or use `nohup` so it survives the shell closing), then `jobs` lists it."),
     ("how do I kill {cmd} myself if it hangs?",
      "Press Ctrl-C in its terminal; from another shell, find its PID with `ps` and send `kill PID`."),
