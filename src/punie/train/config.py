@@ -50,7 +50,7 @@ class TrainConfig:
     target_modules: str = _f(
         "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj", "Comma-separated module names that get LoRA."
     )
-    batch_size: int = _f(8, "Conversations per micro-batch (global: split across processes).")
+    batch_size: int = _f(16, "Conversations per micro-batch (global: split across processes).")
     grad_accum: int = _f(1, "Micro-batches per optimizer step.")
     max_seq_length: int = _f(2048, "Longest conversation in tokens; longer ones are an error (or dropped).")
     drop_long: bool = _f(False, "Drop over-length / untrainable examples (and say how many) instead of failing.")
