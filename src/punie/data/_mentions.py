@@ -23,12 +23,18 @@ OPENERS = [
     "Don't do anything yet. ", "Just a question, no changes: ", "Theory question: ", "Before I decide: ",
     "While I think about it, ", "Explain something to me: ", "Honest opinion: ", "Can you explain: ",
     "I'm writing docs and wondered: ", "Asking before I touch anything: ", "Curious, ",
+    # session 9: "don't act" said up front (held-out suites negate the action the way people do)
+    "Without touching anything, ", "Don't open it, but ", "No need to open anything: ",
+    "Leave the files alone for now. ", "Don't execute anything. ", "Hands off for a second: ",
+    "Without looking at it, ", "Before you run anything, tell me: ", "Nothing to run here: ",
+    "Don't act on this, just answer: ",
 ]
 CLOSERS = [
     "", "", "", "", " Just asking.", " No need to run anything.", " Don't change anything.", " I'm only curious.",
     " Just explain, please.", " (no action needed)", " Talk me through it.", " In general terms.", " Keep it short.",
     " Don't run it, I just want to understand.", " No need to look at anything.", " Just the idea is fine.",
-    " I'll do it myself later.", " Asking for the docs.",
+    " I'll do it myself later.", " Asking for the docs.", " Don't open it.", " Don't run it.",
+    " Please don't execute it.", " No need to open the file.", " Leave it as it is.",
 ]
 
 # (question, answer); a question ends in "?" and is written to continue an opener in lower case.
