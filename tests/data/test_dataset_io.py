@@ -138,6 +138,8 @@ def test_over_long_line_is_refused_without_reading_it_whole(tmp_path: Path, monk
         ('{"prompt": 1, "completion": "x"}', "prompt must be a string"),
         ('{"foo": 1}', "unknown line format"),
         ('{"messages": [', "invalid JSON"),
+        ('{"messages": [{"role": "assistant", "content": "x", "weight": 2}]}', "message 0: weight must be 0 or 1"),
+        ('{"messages": [{"role": "assistant", "content": "x", "weight": true}]}', "weight must be 0 or 1, got True"),
     ],
 )
 def test_wrong_types_raise_with_location(tmp_path: Path, line: str, needle: str) -> None:
@@ -217,3 +219,14 @@ def test_any_json_line_is_read_or_refused_cleanly(tmp_path_factory: pytest.TempP
         validate_dataset(f)
     except DatasetError as exc:
         assert exc.location
+
+
+def test_assistant_weight_round_trips(tmp_path: Path) -> None:
+    # OpenAI fine-tuning's per-message weight: kept on read and write, absent when not given
+    line = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "a", "weight": 0},
+                         {"role": "user", "content": "and?"}, {"role": "assistant", "content": "b"}]}
+    f = _write_lines(tmp_path / "train.jsonl", [json.dumps(line)])
+    conv = next(read_jsonl(f, split="train"))
+    assert [m.get("weight") for m in conv["messages"]] == [None, 0, None, None]
+    out = dsmod.to_canonical(conv)["messages"]
+    assert out[1]["weight"] == 0 and "weight" not in out[3]

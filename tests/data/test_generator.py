@@ -181,3 +181,27 @@ def test_chains_call_in_the_requested_order_with_every_value_from_the_request(si
                     assert call["arguments"][key] in request, (key, request)
         seen_orders.add(tuple(c["name"] for c in calls))
     assert {("run_command", "read_file"), ("read_file", "run_command"), ("write_file", "run_command")} <= seen_orders
+
+
+def test_mute_history_weights_only_history_answers_after_a_tool_result(tmp_path: Path) -> None:
+    from punie.data import validate_dataset, write_dataset
+
+    plain = generate_dataset(seed=4, size=300)
+    muted = generate_dataset(seed=4, size=300, mute_history=True)
+    n_muted = 0
+    for a, b in zip(plain.train, muted.train, strict=True):
+        msgs = b["messages"]
+        last_user = max(i for i, m in enumerate(msgs) if m["role"] == "user")
+        for i, (ma, mb) in enumerate(zip(a["messages"], msgs, strict=True)):
+            assert {k: v for k, v in mb.items() if k != "weight"} == ma  # the same conversations
+            if mb.get("weight") == 0:
+                n_muted += 1
+                # an answer, right after a tool result, with a later user turn: history, not the end
+                assert mb["role"] == "assistant" and not mb.get("tool_calls") and msgs[i - 1]["role"] == "tool"
+                assert i < last_user
+        assert msgs[-1].get("weight", 1) == 1 and any(m["role"] == "assistant" and m.get("weight", 1) == 1
+                                                      for m in msgs)
+    assert n_muted > 30
+    assert muted.valid == plain.valid and muted.test == plain.test  # held-out splits keep every turn
+    write_dataset(muted, tmp_path / "d")
+    assert not validate_dataset(tmp_path / "d").errors

@@ -180,3 +180,20 @@ def test_argument_ends_are_decisions_in_canonical_calls_only() -> None:
     # a body that is not canonical JSON keeps the other decisions and gets no argument ones
     broken = '<tool_call>\n{"name": "x", "arguments": {"path" "a"}}\n</tool_call>'
     assert [broken[c] for c in decision_chars(broken)] == ["<", "x"]
+
+
+def test_weight_zero_turns_are_context_not_labels(builder) -> None:  # type: ignore[no-untyped-def]
+    call = {"id": "c1", "type": "function", "function": {"name": "read_file", "arguments": '{"path": "a.py"}'}}
+    msgs = [{"role": "user", "content": "read a.py"}, {"role": "assistant", "content": "", "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "c1", "content": "x = 1"},
+            {"role": "assistant", "content": "It sets x."}, {"role": "user", "content": "thanks"},
+            {"role": "assistant", "content": "You're welcome."}]
+    full = builder.encode(msgs, None)
+    muted = builder.encode([{**m, "weight": 0} if m.get("content") == "It sets x." else m for m in msgs], None)
+    # the same tokens (the muted answer stays in the context), fewer labels: exactly that answer's
+    assert muted.input_ids == full.input_ids
+    trained = [i for i, y in enumerate(full.labels) if y != IGNORE_INDEX]
+    kept = [i for i, y in enumerate(muted.labels) if y != IGNORE_INDEX]
+    dropped = builder.tokenizer.decode([full.input_ids[i] for i in sorted(set(trained) - set(kept))])
+    assert set(kept) < set(trained) and dropped.strip().startswith("It sets x.")
+    assert all(muted.labels[i] == full.labels[i] for i in kept)

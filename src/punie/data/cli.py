@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from punie.data.generator import DEFAULT_CALL_ONLY_SHARE, DEFAULT_SIZE, SUITE_SIZE, WEIGHTS
+from punie.data.generator import DEFAULT_CALL_ONLY_SHARE, DEFAULT_MUTE_HISTORY, DEFAULT_SIZE, SUITE_SIZE, WEIGHTS
 from punie.errors import ConfigError, DatasetError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -67,6 +67,12 @@ def generate_cmd(
                      help="Share of train tool conversations cut right after their last call (no final answer: "
                           "shorter, cheaper to train)."),
     ] = DEFAULT_CALL_ONLY_SHARE,
+    mute_history: Annotated[
+        bool,
+        typer.Option("--mute-history/--no-mute-history",
+                     help="Give weight 0 (context, not trained) to train answers after a tool result that a later "
+                          "user turn follows, so the supervised turns after a result are not mostly answers."),
+    ] = DEFAULT_MUTE_HISTORY,
     mix: Annotated[str | None, typer.Option(
         "--mix", help="Change the weight of conversation kinds, e.g. 'clarify=0,parallel=12' (0 drops a kind). "
                       "Kinds and default weights: " + ", ".join(f"{k}={v:g}" for k, v in WEIGHTS.items()) + ".")
@@ -82,9 +88,9 @@ def generate_cmd(
     weights = parse_mix(mix) if mix else None
     start = time.time()
     ds = generate_dataset(seed=seed, size=size, heldout_size=heldout_size, call_only_share=call_only_share,
-                          weights=weights)
+                          weights=weights, mute_history=mute_history)
     meta = {"generator": "punie.data.generator", "seed": seed, "size": size, "heldout_size": heldout_size,
-            "call_only_share": call_only_share}
+            "call_only_share": call_only_share, "mute_history": mute_history}
     if weights:
         meta["mix"] = weights
     _write(ds, out, meta)

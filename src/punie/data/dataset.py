@@ -225,6 +225,11 @@ def to_conversation(obj: Any, location: str = "<input>") -> tuple[Conversation, 
                         msg["tool_calls"] = calls
                 elif "<tool_call>" in msg["content"]:
                     msg = _markup_to_message(msg["content"], i, issues, counter)
+                if "weight" in m:  # OpenAI fine-tuning's per-turn weight: 0 = context only, not trained
+                    if m["weight"] not in (0, 1) or isinstance(m["weight"], bool):
+                        raise DatasetError(f"message {i}: weight must be 0 or 1, got {m['weight']!r}",
+                                           location=location)
+                    msg["weight"] = int(m["weight"])
             elif role == "tool":
                 tcid = m.get("tool_call_id")
                 if tcid is not None and not isinstance(tcid, str):
@@ -365,6 +370,8 @@ def to_canonical(conv: Conversation) -> dict[str, Any]:
                     {"id": call.get("id") or f"call_{k}", "type": "function",
                      "function": {"name": fn["name"], "arguments": args_text}}
                 )
+        if m["role"] == "assistant" and "weight" in m:
+            out["weight"] = m["weight"]
         if m["role"] == "tool":
             if m.get("tool_call_id"):
                 out["tool_call_id"] = m["tool_call_id"]

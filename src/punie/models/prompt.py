@@ -182,6 +182,8 @@ class PromptBuilder:
                     )
                 else:
                     out.append({"role": "assistant", "content": render_assistant(m.get("content"), calls)})
+                if m.get("weight") == 0:  # OpenAI fine-tuning's per-turn weight: context, not trained
+                    out[-1]["weight"] = 0
             elif role == "tool":
                 content = m.get("content")
                 if not isinstance(content, str):
@@ -213,7 +215,8 @@ class PromptBuilder:
     def segments(
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, *, add_generation_prompt: bool
     ) -> list[tuple[str, bool]]:
-        """Per-turn pieces of the rendered text: (text, trained). Assistant bodies are trained."""
+        """Per-turn pieces of the rendered text: (text, trained). Assistant bodies are trained, except
+        those with ``"weight": 0`` (OpenAI fine-tuning's per-message weight)."""
         msgs = self.prepare(messages, tools)
         pieces: list[tuple[str, bool]] = []
         prev = ""
@@ -226,7 +229,7 @@ class PromptBuilder:
                 prev = header
             cur = self._template(msgs[: i + 1], tools, False)
             self._check_prefix(prev, cur, i)
-            pieces.append((cur[len(prev):], msgs[i]["role"] == "assistant"))
+            pieces.append((cur[len(prev):], msgs[i]["role"] == "assistant" and msgs[i].get("weight", 1) != 0))
             prev = cur
         if add_generation_prompt:
             full = self._template(msgs, tools, True)
