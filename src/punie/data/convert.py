@@ -609,6 +609,8 @@ def _structured_line(conv: Conversation) -> dict[str, Any]:
                 names[cid] = c["name"]
                 out["tool_calls"].append({"id": cid, "type": "function",
                                           "function": {"name": c["name"], "arguments": c["arguments"]}})
+        if "weight" in m:  # OpenAI's key; readers that don't know it train the turn
+            out["weight"] = m["weight"]
         if m["role"] == "tool":
             if m.get("tool_call_id"):
                 out["tool_call_id"] = m["tool_call_id"]
