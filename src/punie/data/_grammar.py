@@ -46,6 +46,11 @@ def split_parts(parts: list[str], anchors: int = ANCHORS) -> dict[str, list[str]
     return {"train": head + [p for p in rest if not is_heldout_part(p)], "heldout": held}
 
 
+def split_pairs(pairs: list[tuple[str, str]], side: str) -> list[tuple[str, str]]:
+    """(question, answer) pairs on one side, by the question's hash (no anchors: every pair is a family)."""
+    return [p for p in pairs if is_heldout_part(p[0]) == (side == "heldout")]
+
+
 # ---- sentence parts shared by all intents ----------------------------------------------------------
 # {c} is the core; a wrapper ending in "?" makes a question.
 WRAPPERS = [
@@ -646,8 +651,8 @@ def parts(side: str) -> dict[str, Any]:
         "preambles": split_parts(PREAMBLES, anchors=4)[side],
         "inline_tails": split_parts(INLINE_TAILS, anchors=4)[side],
         "sentence_tails": split_parts(SENTENCE_TAILS, anchors=5)[side],
-        "mentions": [m for m in MENTIONS if (is_heldout_part(m[0]) == (side == "heldout"))],
-        "m_topics": [m for m in _mentions.TOPICS if (is_heldout_part(m[0]) == (side == "heldout"))],
+        "mentions": split_pairs(MENTIONS, side),
+        "m_topics": split_pairs(_mentions.TOPICS, side),
         "m_openers": split_parts(_mentions.OPENERS, anchors=4)[side],
         "m_closers": split_parts(_mentions.CLOSERS, anchors=4)[side],
         "seq": split_parts(SEQ_CONNECTORS)[side],

@@ -104,11 +104,15 @@ def _argument_ends(text: str, start: int, end: int) -> list[int]:
     pos, out = i + len(_ARGS_KEY), []
     try:
         while pos < end and text[pos] != "}":
-            pos = text.index(": ", _JSON.raw_decode(text, pos + (2 if text.startswith(", ", pos) else 0))[1]) + 2
-            pos = _JSON.raw_decode(text, pos)[1]
+            if text.startswith(", ", pos):
+                pos += 2
+            _key, pos = _JSON.raw_decode(text, pos)
+            if not text.startswith(": ", pos):
+                break
+            _value, pos = _JSON.raw_decode(text, pos + 2)
             out.append(pos)
-    except ValueError:  # not the canonical layout: no argument decisions
-        return out
+    except ValueError:  # not the canonical layout: no further argument decisions
+        pass
     return out
 
 
