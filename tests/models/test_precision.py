@@ -111,3 +111,14 @@ def test_eval_cli_runs_bf16_weights_with_a_merged_adapter(tiny_model_dir: str, t
         assert rc == 0, captured.err
         report = json.loads(captured.out)
         assert report["overall"]["n"] == 3 and report["settings"]["dtype"] == want
+
+
+def test_describe_dtype_says_why_auto_chose() -> None:
+    from punie.models.precision import describe_dtype
+
+    assert describe_dtype("float32", torch.float32) == "float32"
+    assert describe_dtype("bfloat16", torch.bfloat16) == "bfloat16"
+    slow = describe_dtype("auto", torch.float32, "cpu")
+    assert slow.startswith("float32 (auto:") and "no AVX-512 BF16" in slow
+    assert "has AVX-512 BF16" in describe_dtype("auto", torch.bfloat16, "cpu")
+    assert "CUDA" in describe_dtype("auto", torch.bfloat16, "cuda:0")

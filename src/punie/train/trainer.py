@@ -268,7 +268,7 @@ class _Run:
         import torch
         from peft import get_peft_model
 
-        from punie.models.precision import dtype_name
+        from punie.models.precision import describe_dtype
         from punie.train.loss import PrefixLoss
 
         cfg = self.cfg
@@ -280,7 +280,7 @@ class _Run:
         n_all = sum(p.numel() for p in self.model.parameters())
         _say(self.talk, f"LoRA r={cfg.lora_rank} on {cfg.num_layers if cfg.num_layers > 0 else 'all'} blocks: "
              f"{n_train:,} trainable of {n_all:,} parameters ({100 * n_train / n_all:.2f}%); "
-             f"compute {dtype_name(self.compute)}")
+             f"compute {describe_dtype(cfg.dtype, self.compute, self.acc.device)}")
         self.optimizer = torch.optim.AdamW(self.trainable, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_schedule(cfg.warmup, cfg.iters))
         self.wrapped = self.acc.prepare(PrefixLoss(self.model))
