@@ -337,7 +337,10 @@ INTENTS: dict[str, dict[str, list[str]]] = {
     # follow-ups that refer to a background job started earlier ("it", "the server")
     "fu_get": {
         "cores": ["show me its output", "check its output", "check on it", "show me what it printed so far",
-                  "see how it's doing", "peek at its output", "look at what it has printed", "grab its output so far"],
+                  "see how it's doing", "peek at its output", "look at what it has printed", "grab its output so far",
+                  # session 10: more ways to ask (multi-step cases confused the follow-up's verb)
+                  "tell me what it has output", "show what it has logged so far", "read its log so far",
+                  "check what it's printing", "take a look at its progress", "see what it has written so far"],
         "questions": ["What has it printed so far?", "Any output yet?", "How's it going?",
                       "Is it up yet? What did it print?",
                       "What does it say so far?", "Anything in its output yet?", "How far along is it?",
@@ -346,19 +349,26 @@ INTENTS: dict[str, dict[str, list[str]]] = {
     "fu_wait": {
         "cores": ["wait for it to finish", "wait until it's done", "let it finish and tell me the exit code",
                   "block until it's done", "tell me when it completes", "wait for it to exit", "wait on it",
-                  "let it run to the end and show me the result", "hang on until it finishes"],
+                  "let it run to the end and show me the result", "hang on until it finishes",
+                  "wait till it completes", "stay on it until it exits", "let it complete, then report",
+                  "hold until it has finished", "wait for it to wrap up", "sit tight until it ends"],
         "questions": ["Can you wait for it to finish?", "How does it end? Wait for it",
                       "What's its exit code once done?"],
     },
     "fu_kill": {
         "cores": ["kill it", "stop it", "shut it down", "cancel it", "terminate that job", "stop it now",
-                  "kill that process", "abort it", "end it", "stop that, it's taking too long"],
+                  "kill that process", "abort it", "end it", "stop that, it's taking too long",
+                  "put an end to it", "halt the process", "interrupt it", "cut it off", "take it down",
+                  "stop the job"],
         "questions": ["That's taking too long, can you stop it?", "Can you kill it?", "It's stuck, kill it?",
                       "Could you shut it down?"],
     },
     "fu_release": {
         "cores": ["release that terminal", "free the terminal now", "release it", "clean up the terminal",
-                  "free it up", "let go of that terminal", "release its terminal", "drop the terminal"],
+                  "free it up", "let go of that terminal", "release its terminal", "drop the terminal",
+                  "close out the terminal", "give the terminal back", "hand the terminal back",
+                  "release the terminal it used", "tidy up its terminal", "dispose of the terminal",
+                  "let the terminal go"],
         "questions": ["We're done with it, can you release the terminal?", "Could you free its terminal?",
                       "It's finished, could you release it?"],
     },
