@@ -186,7 +186,7 @@ def test_chains_call_in_the_requested_order_with_every_value_from_the_request(si
 def test_mute_history_weights_only_history_answers_after_a_tool_result(tmp_path: Path) -> None:
     from punie.data import validate_dataset, write_dataset
 
-    plain = generate_dataset(seed=4, size=300)
+    plain = generate_dataset(seed=4, size=300, mute_history=False)
     muted = generate_dataset(seed=4, size=300, mute_history=True)
     n_muted = 0
     for a, b in zip(plain.train, muted.train, strict=True):
