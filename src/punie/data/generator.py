@@ -41,8 +41,7 @@ WEIGHTS: dict[str, float] = {
 # (multi_step 9 -> 13 of 18, mention 32 -> 47 of 51, write_file 5 -> 8 of 17).
 # "mention" asks about files, commands or terminals without asking to act: the hard no-call cases.
 # Weight 24 since session 9 (was 16), 32 since session 10: at the demo's size most no-call errors were
-# calls on a mention,
-# and with 24 the held-out mention cases went 18 -> 36 of 51 on the same generator (docs/tuning.md).
+# calls on a mention, and with 24 the held-out mention cases went 18 -> 36 of 51 (docs/tuning.md).
 NO_CALL_KINDS = ("qa", "greet", "thanks", "mention", "after_result")
 # Share of requests phrased by the compositional grammar (``_grammar``); the rest use the fixed
 # sentence templates of ``_templates``, which stay as one more family.

@@ -51,7 +51,7 @@ def resolve_dtype(name: str, device: Any = "cpu", *, flag: str = "--dtype") -> A
     check_dtype(name, flag=flag)
     if name != "auto":
         return getattr(torch, name)
-    kind = str(device).split(":")[0]
+    kind = _device_kind(device)
     if kind == "cuda":
         return torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
     return torch.bfloat16 if kind == "cpu" and cpu_has_bf16() else torch.float32
@@ -63,13 +63,18 @@ def describe_dtype(name: str, dtype: Any, device: Any = "cpu") -> str:
     chosen = dtype_name(dtype)
     if name != "auto":
         return chosen
-    kind = str(device).split(":")[0]
+    kind = _device_kind(device)
     if kind == "cuda":
         why = "CUDA with bf16" if chosen == "bfloat16" else "this GPU has no bf16"
     else:
         why = ("this CPU has AVX-512 BF16 or AMX" if chosen == "bfloat16"
                else "this CPU has no AVX-512 BF16 or AMX; bf16 would be emulated and slower")
     return f"{chosen} (auto: {why})"
+
+
+def _device_kind(device: Any) -> str:
+    """``"cuda:0"`` / ``torch.device("cuda", 0)`` → ``"cuda"``."""
+    return str(device).split(":")[0]
 
 
 def dtype_name(dtype: Any) -> str:
