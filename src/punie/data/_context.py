@@ -56,7 +56,7 @@ LISTERS = ["ls {dir}", "find {dir} -type f", "git status --short", "ls -1 {dir}"
 RESULT_REFS = [
     "open the {pos} one", "read the {pos} file", "show me the {pos} one", "what's in the {pos} one?",
     "open {name}", "read {name}", "show me {name}", "let me see {name}", "open the one called {name}",
-    "read the {stem} one", "open the {stem} file", "show me what's in {name}", "cat the {pos} one",
+    "read the {stem} one", "open up the {stem} file", "show me what's in {name}", "cat the {pos} one",
     "look at {name} for me", "what does the {pos} file say?", "pull up {name}", "open the last one",
 ]
 LIST_ASKS = [
