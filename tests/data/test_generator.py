@@ -205,3 +205,21 @@ def test_mute_history_weights_only_history_answers_after_a_tool_result(tmp_path:
     assert muted.valid == plain.valid and muted.test == plain.test  # held-out splits keep every turn
     write_dataset(muted, tmp_path / "d")
     assert not validate_dataset(tmp_path / "d").errors
+
+
+def test_mute_share_mutes_a_subset_of_the_same_answers() -> None:
+    """--mute-share: the same conversations, and the muted answers a subset of those muting all picks."""
+    def muted_at(ds) -> set[tuple[int, int]]:  # type: ignore[no-untyped-def]
+        return {(c, i) for c, conv in enumerate(ds.train) for i, m in enumerate(conv["messages"])
+                if m.get("weight") == 0}
+
+    every = generate_dataset(seed=4, size=300, mute_history=True)
+    half = generate_dataset(seed=4, size=300, mute_history=True, mute_share=0.5)
+    none = generate_dataset(seed=4, size=300, mute_history=True, mute_share=0.0)
+    strip = [[{k: v for k, v in m.items() if k != "weight"} for m in c["messages"]] for c in half.train]
+    assert strip == [c["messages"] for c in generate_dataset(seed=4, size=300, mute_history=False).train]
+    a, h = muted_at(every), muted_at(half)
+    assert h < a and 0.3 < len(h) / len(a) < 0.7
+    assert not muted_at(none)
+    with pytest.raises(ValueError, match="mute_share"):
+        generate_dataset(seed=4, size=50, mute_share=1.5)

@@ -9,7 +9,14 @@ from typing import Annotated, Any
 
 import typer
 
-from punie.data.generator import DEFAULT_CALL_ONLY_SHARE, DEFAULT_MUTE_HISTORY, DEFAULT_SIZE, SUITE_SIZE, WEIGHTS
+from punie.data.generator import (
+    DEFAULT_CALL_ONLY_SHARE,
+    DEFAULT_MUTE_HISTORY,
+    DEFAULT_MUTE_SHARE,
+    DEFAULT_SIZE,
+    SUITE_SIZE,
+    WEIGHTS,
+)
 from punie.errors import ConfigError, DatasetError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -73,6 +80,12 @@ def generate_cmd(
                      help="Give weight 0 (context, not trained) to train answers after a tool result that a later "
                           "user turn follows, so the supervised turns after a result are not mostly answers."),
     ] = DEFAULT_MUTE_HISTORY,
+    mute_share: Annotated[
+        float,
+        typer.Option("--mute-share", min=0.0, max=1.0,
+                     help="With --mute-history: the share of those answers muted (each drawn on its own; the "
+                          "conversations are the same for every share)."),
+    ] = DEFAULT_MUTE_SHARE,
     mix: Annotated[str | None, typer.Option(
         "--mix", help="Change the weight of conversation kinds, e.g. 'clarify=0,parallel=12' (0 drops a kind). "
                       "Kinds and default weights: " + ", ".join(f"{k}={v:g}" for k, v in WEIGHTS.items()) + ".")
@@ -88,9 +101,9 @@ def generate_cmd(
     weights = parse_mix(mix) if mix else None
     start = time.time()
     ds = generate_dataset(seed=seed, size=size, heldout_size=heldout_size, call_only_share=call_only_share,
-                          weights=weights, mute_history=mute_history)
+                          weights=weights, mute_history=mute_history, mute_share=mute_share)
     meta = {"generator": "punie.data.generator", "seed": seed, "size": size, "heldout_size": heldout_size,
-            "call_only_share": call_only_share, "mute_history": mute_history}
+            "call_only_share": call_only_share, "mute_history": mute_history, "mute_share": mute_share}
     if weights:
         meta["mix"] = weights
     _write(ds, out, meta)

@@ -54,6 +54,9 @@ DEFAULT_CALL_ONLY_SHARE = 0.75
 # Answers after a tool result that a later user turn follows: weight 0 in train (``mute_history_answers``).
 # On since session 10, with the weights above (alone it traded no_call for tool_call; docs/tuning.md).
 DEFAULT_MUTE_HISTORY = True
+# Share of those history answers that get weight 0 (each one drawn on its own stream, so the
+# conversations stay the same for every share): 1 mutes all of them.
+DEFAULT_MUTE_SHARE = 1.0
 
 
 class _Gen(ContextKinds):
@@ -579,8 +582,9 @@ def call_only(conv: Conversation) -> Conversation:
     return conv if last is None else {**conv, "messages": msgs[: last + 1]}
 
 
-def mute_history_answers(conv: Conversation) -> Conversation:
-    """``weight: 0`` on each answer that follows a tool result and comes before a later user turn.
+def mute_history_answers(conv: Conversation, share: float = 1.0, rng: random.Random | None = None) -> Conversation:
+    """``weight: 0`` on each answer that follows a tool result and comes before a later user turn
+    (each with probability ``share``, drawn from ``rng``, when ``share`` < 1).
 
     Why: those answers are conversation history (the first exchange of a follow-up or a context
     kind), and they made the supervised turns after a tool result ~3 answers to 1 call (826 history
@@ -593,7 +597,7 @@ def mute_history_answers(conv: Conversation) -> Conversation:
     out = []
     for i, m in enumerate(msgs):
         if (m.get("role") == "assistant" and not m.get("tool_calls") and i < last_user and i > 0
-                and msgs[i - 1].get("role") == "tool"):
+                and msgs[i - 1].get("role") == "tool" and (share >= 1 or (rng or random).random() < share)):
             m = {**m, "weight": 0}
         out.append(m)
     return {**conv, "messages": out}
@@ -601,7 +605,7 @@ def mute_history_answers(conv: Conversation) -> Conversation:
 
 def generate_tagged(
     kind: str, n: int, seed: int = 0, weights: dict[str, float] | None = None, *, call_only_share: float = 0.0,
-    mute_history: bool = False,
+    mute_history: bool = False, mute_share: float = DEFAULT_MUTE_SHARE,
 ) -> list[tuple[str, Conversation]]:
     """``n`` unique (conversation kind, conversation) pairs; duplicates are redrawn.
 
@@ -609,10 +613,11 @@ def generate_tagged(
     final answer after it). Training cost grows with tokens, and the request → call turn is what tool calling
     learns from; the rest keep teaching the answers after tool results and follow-ups.
     ``mute_history``: answers after a tool result that a later user turn follows get ``weight: 0``
-    (``mute_history_answers``).
+    (``mute_history_answers``), a ``mute_share`` of them.
     """
     rng = random.Random(f"punie:{kind}:{seed}")
     cut_rng = random.Random(f"punie:{kind}:{seed}:cut")  # own stream: the drawn conversations don't change
+    mute_rng = random.Random(f"punie:{kind}:{seed}:mute")  # likewise for which history answers are muted
     gen = _Gen(kind, rng)
     weights = weights or WEIGHTS
     names = list(weights)
@@ -629,7 +634,7 @@ def generate_tagged(
             if cut:
                 conv = call_only(conv)
             if mute_history:
-                conv = mute_history_answers(conv)
+                conv = mute_history_answers(conv, mute_share, mute_rng)
             key = _key(conv)
             attempts += 1
             if key not in seen or attempts > n * 20:
@@ -643,11 +648,11 @@ def generate_tagged(
 
 def generate_split(
     kind: str, n: int, seed: int = 0, weights: dict[str, float] | None = None, *, call_only_share: float = 0.0,
-    mute_history: bool = False,
+    mute_history: bool = False, mute_share: float = DEFAULT_MUTE_SHARE,
 ) -> list[Conversation]:
     """``n`` conversations from the ``"train"`` or ``"heldout"`` templates and values."""
     return [conv for _, conv in generate_tagged(kind, n, seed, weights, call_only_share=call_only_share,
-                                                mute_history=mute_history)]
+                                                mute_history=mute_history, mute_share=mute_share)]
 
 
 def generate_dataset(
@@ -658,15 +663,19 @@ def generate_dataset(
     weights: dict[str, float] | None = None,
     call_only_share: float = DEFAULT_CALL_ONLY_SHARE,
     mute_history: bool = DEFAULT_MUTE_HISTORY,
+    mute_share: float = DEFAULT_MUTE_SHARE,
 ) -> TrainingDataset:
     """``size`` train conversations; valid and test (each ``heldout_size``, default size/10, at least 50)
     from the held-out templates and values. ``call_only_share`` and ``mute_history`` apply to train
     only (valid/test keep whole, fully weighted conversations)."""
     if not 0.0 <= call_only_share <= 1.0:
         raise ValueError(f"call_only_share must be in [0, 1], got {call_only_share}")
+    if not 0.0 <= mute_share <= 1.0:
+        raise ValueError(f"mute_share must be in [0, 1], got {mute_share}")
     h = heldout_size if heldout_size is not None else max(50, size // 10)
     heldout = generate_split("heldout", 2 * h, seed, weights)  # one draw: valid and test share no example
-    train = generate_split("train", size, seed, weights, call_only_share=call_only_share, mute_history=mute_history)
+    train = generate_split("train", size, seed, weights, call_only_share=call_only_share, mute_history=mute_history,
+                           mute_share=mute_share)
     return TrainingDataset(train=train, valid=heldout[:h], test=heldout[h:])
 
 
