@@ -213,7 +213,7 @@ def test_mute_share_mutes_a_subset_of_the_same_answers() -> None:
         return {(c, i) for c, conv in enumerate(ds.train) for i, m in enumerate(conv["messages"])
                 if m.get("weight") == 0}
 
-    every = generate_dataset(seed=4, size=300, mute_history=True)
+    every = generate_dataset(seed=4, size=300, mute_history=True, mute_share=1.0)
     half = generate_dataset(seed=4, size=300, mute_history=True, mute_share=0.5)
     none = generate_dataset(seed=4, size=300, mute_history=True, mute_share=0.0)
     strip = [[{k: v for k, v in m.items() if k != "weight"} for m in c["messages"]] for c in half.train]
